@@ -1,0 +1,219 @@
+"""Shared helpers for the masked cross-entropy lesson.
+
+Every notebook starts with ``from helpers import ...``; the tests import the same module.
+Each function checks its arguments and says what was wrong and what it expected.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["setup", "seq_to_logits", "lengths_to_mask", "reference_cross_entropy", "plot_heatmap", "check"]
+
+
+def setup(seed=0):
+    """Seed torch and set print options, so every notebook starts the same way.
+
+    >>> setup(0)
+    >>> torch.tensor([1 / 3])
+    tensor([0.3333])
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise TypeError(f"seed must be a non-negative int, got {seed!r}")
+    torch.manual_seed(seed)
+    torch.set_printoptions(precision=4, sci_mode=False)
+    try:  # figures small enough to keep each notebook file light
+        import matplotlib
+
+        matplotlib.rcParams.update({"figure.dpi": 72, "figure.figsize": (6, 3)})
+    except ImportError:  # pragma: no cover - matplotlib is in requirements.txt
+        pass
+
+
+def _as_id_tensor(seq, what):
+    """Return ``seq`` as a 1-D int64 tensor, or raise a clear error."""
+    if isinstance(seq, torch.Tensor):
+        if seq.dtype.is_floating_point or seq.dtype.is_complex or seq.dtype == torch.bool:
+            raise TypeError(f"{what} must hold integer class ids, got a {seq.dtype} tensor")
+        tensor = seq.long()
+    elif isinstance(seq, (list, tuple)):
+        if not all(isinstance(x, int) and not isinstance(x, bool) for x in seq):
+            raise TypeError(f"{what} must hold integer class ids, got {list(seq)!r}")
+        tensor = torch.tensor(seq, dtype=torch.long)
+    else:
+        raise TypeError(f"{what} must be a list of ints or an integer tensor, got {type(seq).__name__}")
+    if tensor.dim() != 1:
+        raise ValueError(f"{what} must be 1-D (one class id per position), got shape {tuple(tensor.shape)}")
+    return tensor
+
+
+def seq_to_logits(seq, num_classes=10, score=1000.0):
+    """One-hot "dummy logits": ``score`` at each predicted class, 0 elsewhere.
+
+    The vectorised form of the gist's ``seq_to_logit`` loop. Returns a float32 tensor
+    of shape ``(len(seq), num_classes)``.
+
+    >>> seq_to_logits([2, 0], num_classes=3, score=5)
+    tensor([[0., 0., 5.],
+            [5., 0., 0.]])
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+        raise ValueError(f"score must be a finite number, got {score!r}")
+    ids = _as_id_tensor(seq, "seq")
+    if (ids < 0).any():
+        raise ValueError(
+            f"seq holds a negative id ({ids.min().item()}): negative ids mark ignored targets, "
+            "not predictions; build logits from the predicted classes, 0..num_classes-1"
+        )
+    if (ids >= num_classes).any():
+        raise ValueError(
+            f"seq holds class id {ids.max().item()}, out of range for num_classes={num_classes} "
+            f"(expected ids 0..{num_classes - 1})"
+        )
+    return F.one_hot(ids, num_classes).float() * score
+
+
+def lengths_to_mask(lengths, max_len=None):
+    """Boolean mask, True at real positions: ``mask[b, t] = t < lengths[b]``.
+
+    >>> lengths_to_mask([3, 1], max_len=4)
+    tensor([[ True,  True,  True, False],
+            [ True, False, False, False]])
+    """
+    lengths = _as_id_tensor(lengths, "lengths")
+    if (lengths < 0).any():
+        raise ValueError(f"lengths must be >= 0 (one per sequence), got {lengths.tolist()}")
+    longest = int(lengths.max()) if len(lengths) else 0
+    if max_len is None:
+        max_len = longest
+    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < longest:
+        raise ValueError(f"max_len must be an int >= the longest length ({longest}), got {max_len!r}")
+    return torch.arange(max_len) < lengths[:, None]
+
+
+def reference_cross_entropy(
+    input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0
+):
+    """Cross-entropy with class-index targets, written from the PyTorch documentation.
+
+    l_n = -w[y_n] * log_softmax(x_n)[y_n] for kept targets (y_n != ignore_index), 0 otherwise;
+    'mean' divides the sum by the sum of w[y_n] over kept targets, 'sum' adds, 'none' keeps
+    the target's shape. Label smoothing mixes in -sum_c w[c] * log_softmax(x_n)[c] / C.
+    Shapes: input (N, C) or (N, C, d1, ...), target (N,) or (N, d1, ...).
+
+    >>> logits = seq_to_logits([1, 2], num_classes=3, score=1.0)
+    >>> round(reference_cross_entropy(logits, torch.tensor([1, -100])).item(), 4)
+    0.5514
+    """
+    if not isinstance(input, torch.Tensor) or not input.dtype.is_floating_point:
+        raise TypeError(f"input must be a floating-point tensor of logits, got {type(input).__name__}")
+    if not isinstance(target, torch.Tensor) or target.dtype != torch.long:
+        got = target.dtype if isinstance(target, torch.Tensor) else type(target).__name__
+        raise TypeError(f"target must be an int64 (torch.long) tensor of class ids, got {got}")
+    if input.dim() < 2 or target.shape != input.shape[:1] + input.shape[2:]:
+        raise ValueError(
+            f"shapes do not fit: input {tuple(input.shape)} needs the class dimension at dim 1, "
+            f"(N, C) or (N, C, d1, ...), and target (N, d1, ...); got target {tuple(target.shape)}"
+        )
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    num_classes = input.shape[1]
+    if weight is None:
+        weight = torch.ones(num_classes, dtype=input.dtype)
+    if weight.shape != (num_classes,):
+        raise ValueError(f"weight must have shape ({num_classes},), one per class, got {tuple(weight.shape)}")
+    kept = target != ignore_index
+    if ((target[kept] < 0) | (target[kept] >= num_classes)).any():
+        raise ValueError(f"targets must be ignore_index ({ignore_index}) or ids 0..{num_classes - 1}")
+    log_p = input.movedim(1, -1).log_softmax(dim=-1)  # (N, d1, ..., C)
+    safe = torch.where(kept, target, 0)
+    w_y = weight[safe] * kept
+    nll = -log_p.gather(-1, safe.unsqueeze(-1)).squeeze(-1) * w_y
+    smooth = -(log_p * weight).sum(-1) * kept
+    losses = (1 - label_smoothing) * nll + label_smoothing / num_classes * smooth
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return losses.sum()
+    return losses.sum() / w_y.sum()
+
+
+def plot_heatmap(values, title="", xlabel="class", ylabel="position", ax=None, annotate=True):
+    """Draw a 2-D tensor as a heatmap with one shared style; returns the matplotlib Axes.
+
+    >>> ax = plot_heatmap(torch.eye(3), title="identity")  # doctest: +SKIP
+    """
+    import matplotlib.pyplot as plt
+
+    if not isinstance(values, torch.Tensor) or values.dim() != 2:
+        got = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
+        raise ValueError(f"values must be a 2-D tensor (rows x columns), got {got}")
+    data = values.detach().float()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.5 * data.shape[1] + 1.5, 0.4 * data.shape[0] + 1.0))
+    image = ax.imshow(data.numpy(), cmap="viridis", aspect="auto")
+    ax.figure.colorbar(image, ax=ax)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.set_xticks(range(data.shape[1]))
+    ax.set_yticks(range(data.shape[0]))
+    if annotate and data.numel() <= 120:
+        middle = (data.max() + data.min()).item() / 2
+        for row, col in torch.cartesian_prod(*map(torch.arange, data.shape)).tolist():
+            v = data[row, col].item()
+            color = "black" if v > middle else "white"
+            ax.text(col, row, f"{v:.3g}", ha="center", va="center", color=color, fontsize=8)
+    return ax
+
+
+# --- exercises -----------------------------------------------------------------------------
+# Each exercise registers a checker: it runs the learner's answer on cases of its own and
+# raises AssertionError with a message that says what differs.
+
+_EXERCISES = {}
+
+
+def _exercise(name, hint):
+    def register(checker):
+        _EXERCISES[name] = (checker, hint)
+        return checker
+
+    return register
+
+
+def run_check(name, answer):
+    """Return ``(passed, message)`` for an exercise answer; ``check`` prints the message."""
+    if name not in _EXERCISES:
+        raise ValueError(f"unknown exercise {name!r}; expected one of {sorted(_EXERCISES)}")
+    checker, hint = _EXERCISES[name]
+    if answer is None or answer is Ellipsis:
+        return False, f"{name}: not answered yet. Hint: {hint}"
+    try:
+        checker(answer)
+    except AssertionError as err:
+        return False, f"{name}: not yet. {err}. Hint: {hint}"
+    except Exception as err:  # the learner's code raised: say which error, no traceback
+        return False, f"{name}: your answer raised {type(err).__name__}. Hint: {hint}"
+    return True, f"{name}: correct."
+
+
+def check(name, answer):
+    """Check an exercise answer and print one line: a pass, or what failed and a hint.
+
+    >>> check("00-masked-kept-part", [8, 2, 1])
+    PASS 00-masked-kept-part: correct.
+    """
+    passed, message = run_check(name, answer)
+    print(("PASS " if passed else "TRY AGAIN ") + message)
+
+
+# Each notebook's exercises, in its own section (keep the section markers).
+# --- 00 exercises ---
+# --- 01 exercises ---
+# --- 02 exercises ---
+# --- 03 exercises ---
+# --- 04 exercises ---

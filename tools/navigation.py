@@ -1,0 +1,191 @@
+"""Write the repeated parts of every notebook and of the README from one place.
+
+Run ``python tools/navigation.py`` after adding or renaming a notebook, and
+``python tools/navigation.py --retarget owner/name [--branch main]`` (``make retarget``)
+to point every badge, Colab fetch URL and clone command at a fork.
+
+What it owns, and nothing else:
+- in each notebook, the badge cell (first cell, tag ``lesson-badges``), the Colab set-up
+  cell (first code cell, tag ``lesson-colab``) and the closing "Next" cell (tag ``lesson-next``);
+- in README.md, the text between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``.
+The title, question and time of a notebook are read from its title cell, so the README's
+lesson map never disagrees with the notebooks.
+"""
+
+import argparse
+import configparser
+import pathlib
+import re
+
+import nbformat
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "lesson.cfg"
+NOTEBOOKS = ROOT / "notebooks"
+README = ROOT / "README.md"
+
+BADGES, COLAB, NEXT = "lesson-badges", "lesson-colab", "lesson-next"
+
+COLAB_CELL = """\
+# On Colab this notebook arrives alone: fetch the shared helpers.py beside it.
+# Everywhere else helpers.py is already here, and this cell does nothing.
+import os
+import sys
+
+REPOSITORY = "{raw}"
+if "google.colab" in sys.modules and not os.path.exists("helpers.py"):
+    import urllib.request
+
+    urllib.request.urlretrieve(f"{{REPOSITORY}}/notebooks/helpers.py", "helpers.py")"""
+
+
+def read_target():
+    """Return ``(slug, branch)`` from lesson.cfg."""
+    parser = configparser.ConfigParser()
+    parser.read(CONFIG, encoding="utf-8")
+    return parser["repository"]["slug"], parser["repository"]["branch"]
+
+
+def write_target(slug, branch):
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", slug):
+        raise SystemExit(f"REPO must look like owner/name, got {slug!r}")
+    if not re.fullmatch(r"[A-Za-z0-9_./-]+", branch):
+        raise SystemExit(f"BRANCH must be a git branch name, got {branch!r}")
+    text = CONFIG.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^slug = .*$", f"slug = {slug}", text)
+    text = re.sub(r"(?m)^branch = .*$", f"branch = {branch}", text)
+    CONFIG.write_text(text, encoding="utf-8")
+
+
+def urls(slug, branch, name=None):
+    """Every URL the lesson writes, for one notebook ``name`` (a file name) or none."""
+    out = {
+        "repo": f"https://github.com/{slug}",
+        "raw": f"https://raw.githubusercontent.com/{slug}/{branch}",
+        "binder_repo": f"https://mybinder.org/v2/gh/{slug}/{branch}",
+    }
+    if name:
+        out["colab"] = f"https://colab.research.google.com/github/{slug}/blob/{branch}/notebooks/{name}"
+        out["binder"] = f"https://mybinder.org/v2/gh/{slug}/{branch}?labpath=notebooks%2F{name}"
+    return out
+
+
+def notebook_paths():
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def frame(nb):
+    """The title, question and minutes stated in a notebook's title cell."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("# "):
+            text = cell.source
+            title = text.splitlines()[0][2:].strip()
+            question = re.search(r"\*\*Question:\*\*\s*(.+)", text)
+            minutes = re.search(r"\*\*Time:\*\*\s*(\d+)\s*min", text)
+            return title, question and question.group(1).strip(), minutes and int(minutes.group(1))
+    return None, None, None
+
+
+def badges(slug, branch, name):
+    u = urls(slug, branch, name)
+    return (
+        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({u['colab']}) "
+        f"[![Launch Binder](https://mybinder.org/badge_logo.svg)]({u['binder']})"
+    )
+
+
+def tagged(cell, tag):
+    return tag in cell.get("metadata", {}).get("tags", [])
+
+
+def place(nb, tag, cell_type, source, index):
+    """Set the source of the cell tagged ``tag``, inserting it at ``index`` when missing."""
+    for cell in nb.cells:
+        if tagged(cell, tag):
+            cell.source = source
+            return
+    maker = nbformat.v4.new_markdown_cell if cell_type == "markdown" else nbformat.v4.new_code_cell
+    cell = maker(source, metadata={"tags": [tag]})
+    cell.id = tag
+    nb.cells.insert(len(nb.cells) if index is None else index, cell)
+
+
+def write_if_changed(nb, path):
+    """Write only a notebook whose text changes, so other notebooks' files are left alone."""
+    text = nbformat.writes(nb) + "\n"
+    if path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
+def update_notebooks(slug, branch):
+    paths = notebook_paths()
+    titles = {p.name: frame(nbformat.read(p, as_version=4))[0] for p in paths}
+    for i, path in enumerate(paths):
+        nb = nbformat.read(path, as_version=4)
+        place(nb, BADGES, "markdown", badges(slug, branch, path.name), 0)
+        first_code = next((j for j, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
+        place(nb, COLAB, "code", COLAB_CELL.format(raw=urls(slug, branch)["raw"]), first_code)
+        if i + 1 < len(paths):
+            nxt = paths[i + 1].name
+            text = f"**Next:** [{titles[nxt]}]({nxt})"
+        else:
+            text = "**Next:** this is the last notebook; back to the [lesson map](../README.md#lesson-map)."
+        if i > 0:
+            text += f" · **Previous:** [{titles[paths[i - 1].name]}]({paths[i - 1].name})"
+        place(nb, NEXT, "markdown", text, None)
+        write_if_changed(nb, path)
+
+
+def readme_blocks(slug, branch):
+    u = urls(slug, branch)
+    rows = ["| # | Notebook | The question it answers | Minutes | Open |", "|---|---|---|---|---|"]
+    for path in notebook_paths():
+        title, question, minutes = frame(nbformat.read(path, as_version=4))
+        rows.append(
+            f"| {path.name[:2]} | [{title}](notebooks/{path.name}) | {question} | {minutes} "
+            f"| {badges(slug, branch, path.name)} |"
+        )
+    return {
+        "badges": (
+            f"[![Launch Binder](https://mybinder.org/badge_logo.svg)]({u['binder_repo']}?urlpath=lab%2Ftree%2Fnotebooks)"
+        ),
+        "lesson-map": "\n".join(rows),
+        "clone": "\n".join(
+            [
+                "```bash",
+                f"git clone {u['repo']}.git",
+                f"cd {slug.split('/')[1]}",
+                "make lab    # or: make test",
+                "```",
+            ]
+        ),
+    }
+
+
+def update_readme(slug, branch):
+    text = README.read_text(encoding="utf-8")
+    for name, body in readme_blocks(slug, branch).items():
+        pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- /generated:{name} -->)", re.S)
+        if not pattern.search(text):
+            raise SystemExit(f"README.md lacks the markers for the generated block {name!r}")
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
+    if README.read_text(encoding="utf-8") != text:
+        README.write_text(text, encoding="utf-8")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--retarget", metavar="OWNER/NAME", help="point everything at this repository")
+    parser.add_argument("--branch", help="branch for badges and the Colab fetch (default: keep)")
+    args = parser.parse_args()
+    slug, branch = read_target()
+    if args.retarget or args.branch:
+        slug, branch = args.retarget or slug, args.branch or branch
+        write_target(slug, branch)
+    update_notebooks(slug, branch)
+    update_readme(slug, branch)
+    print(f"badges, Colab cells and README now point at {slug} ({branch})")
+
+
+if __name__ == "__main__":
+    main()
