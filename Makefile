@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 endif
 READY := $(VENV)/.ready
 
-.PHONY: lab test execute retarget format clean
+.PHONY: lab test execute retarget benchmark format clean
 
 lab: $(READY)
 	$(BIN)/jupyter lab notebooks/
@@ -30,6 +30,10 @@ execute: $(READY)
 retarget: $(READY)
 	@test -n "$(REPO)" || { echo "usage: make retarget REPO=owner/name [BRANCH=main]"; exit 2; }
 	$(BIN)/python tools/navigation.py --retarget "$(REPO)" $(if $(BRANCH),--branch "$(BRANCH)")
+
+# Time the suite against the budgets in ENGINEERING.md (floor, per notebook, whole run).
+benchmark: $(READY)
+	$(BIN)/python tools/benchmark.py
 
 format: $(READY)
 	$(BIN)/ruff format .

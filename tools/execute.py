@@ -27,12 +27,25 @@ LANGUAGE_INFO = {
 }
 
 
+def merge_streams(outputs):
+    """Join consecutive prints to the same stream: how the kernel chunks them varies run to run."""
+    merged = []
+    for out in outputs:
+        if out.output_type == "stream" and merged and merged[-1].get("name") == out.name:
+            merged[-1].text += out.text
+        else:
+            merged.append(out)
+    return merged
+
+
 def normalise(nb):
-    """Keep only kernelspec, language_info (without the version) and cell tags."""
+    """Keep only kernelspec, language_info (without the version) and cell tags; merge split prints."""
     nb.metadata = nbformat.from_dict({"kernelspec": KERNELSPEC, "language_info": LANGUAGE_INFO})
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags")
         cell.metadata = nbformat.from_dict({"tags": tags} if tags else {})
+        if cell.cell_type == "code":
+            cell.outputs = merge_streams(cell.outputs)
     return nb
 
 
