@@ -1,0 +1,126 @@
+"""Every notebook is clean (runs as recorded, no stray metadata) and framed like a chapter.
+
+Strict nbval runs the notebooks themselves; these tests check what nbval does not.
+"""
+
+import pathlib
+import re
+
+import nbformat
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+IDS = [path.name for path in NOTEBOOKS]
+
+
+def load(path):
+    return nbformat.read(path, as_version=nbformat.NO_CONVERT)
+
+
+def markdown(nb):
+    return "\n\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+
+
+def code_cells(nb):
+    return [cell for cell in nb.cells if cell.cell_type == "code"]
+
+
+def tags(cell):
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def test_the_lesson_has_notebooks_numbered_from_00_without_gaps():
+    assert [name[:2] for name in IDS] == [f"{i:02d}" for i in range(len(IDS))]
+    assert len(IDS) >= 2
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_is_valid_nbformat_4(path):
+    nb = load(path)
+    assert nb.nbformat == 4
+    nbformat.validate(nb)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_runs_on_the_python3_kernel(path):
+    assert load(path).metadata.kernelspec.name == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_was_executed_top_to_bottom_in_a_fresh_kernel(path):
+    counts = [cell.execution_count for cell in code_cells(load(path))]
+    assert counts == list(range(1, len(counts) + 1)), "run `make execute` to refresh the outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_shows_errors_only_in_cells_tagged_raises_exception(path):
+    for cell in code_cells(load(path)):
+        errors = [out for out in cell.outputs if out.output_type == "error"]
+        assert not errors or "raises-exception" in tags(cell), cell.source[:80]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_prints_nothing_on_stderr(path):
+    for cell in code_cells(load(path)):
+        assert not [out for out in cell.outputs if out.get("name") == "stderr"], cell.source[:80]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_carries_no_editor_or_colab_metadata(path):
+    nb = load(path)
+    assert set(nb.metadata) <= {"kernelspec", "language_info"}
+    for cell in nb.cells:
+        assert set(cell.metadata) <= {"tags"}, f"cell {cell.id} has metadata {sorted(cell.metadata)}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_file_stays_under_500_kb(path):
+    assert path.stat().st_size < 500_000
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_opens_with_title_question_time_assumptions_and_objectives(path):
+    nb = load(path)
+    title_cell = next(cell for cell in nb.cells if cell.cell_type == "markdown" and cell.source.startswith("# "))
+    text = title_cell.source
+    assert text.startswith(f"# {path.name[:2]} · ")
+    assert re.search(r"\*\*Question:\*\* \S", text)
+    assert re.search(r"\*\*Time:\*\* \d+ min", text)
+    assert "**Assumes:**" in text
+    assert re.search(r"## Learning objectives\n(.*\n)?- ", text)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_ends_with_key_points_then_exercises_with_solutions(path):
+    text = markdown(load(path))
+    assert "## Key points" in text and "## Exercises" in text
+    assert text.index("## Key points") < text.index("## Exercises")
+    exercises = len(re.findall(r"^### Exercise \d", text, re.M))
+    assert 1 <= exercises <= 3
+    assert text.count("<details><summary>Solution</summary>") == exercises
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_links_to_the_next_one(path):
+    last = load(path).cells[-1]
+    assert "lesson-next" in tags(last)
+    index = IDS.index(path.name)
+    if index + 1 < len(IDS):
+        assert f"]({IDS[index + 1]})" in last.source
+    else:
+        assert "README.md" in last.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_links_only_to_notebooks_that_exist(path):
+    for target in re.findall(r"\]\((?!https?:)([^)#\s]+\.ipynb)", markdown(load(path))):
+        assert (path.parent / target).exists(), target
+
+
+def test_readme_lesson_map_names_every_notebook_in_order():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    lesson_map = readme[readme.index("## Lesson map") :]
+    positions = [lesson_map.find(f"(notebooks/{name})") for name in IDS]
+    assert -1 not in positions, "run `python tools/navigation.py` to refresh the lesson map"
+    assert positions == sorted(positions)
