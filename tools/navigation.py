@@ -7,9 +7,10 @@ to point every badge, Colab fetch URL and clone command at a fork.
 What it owns, and nothing else:
 - in each notebook, the badge cell (first cell, tag ``lesson-badges``), the Colab set-up
   cell (first code cell, tag ``lesson-colab``) and the closing "Next" cell (tag ``lesson-next``);
-- in README.md, the text between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``.
+- in README.md and WORKSHOP.md, the text between ``<!-- generated:NAME -->`` and
+  ``<!-- /generated:NAME -->``.
 The title, question and time of a notebook are read from its title cell, so the README's
-lesson map never disagrees with the notebooks.
+lesson map and the workshop agenda never disagree with the notebooks.
 """
 
 import argparse
@@ -23,6 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "lesson.cfg"
 NOTEBOOKS = ROOT / "notebooks"
 README = ROOT / "README.md"
+WORKSHOP = ROOT / "WORKSHOP.md"
 
 BADGES, COLAB, NEXT = "lesson-badges", "lesson-colab", "lesson-next"
 
@@ -136,6 +138,12 @@ def update_notebooks(slug, branch):
         write_if_changed(nb, path)
 
 
+def binder_lesson_badge(slug, branch):
+    """A Binder badge that opens JupyterLab on the notebooks folder."""
+    url = urls(slug, branch)["binder_repo"] + "?urlpath=lab%2Ftree%2Fnotebooks"
+    return f"[![Launch Binder](https://mybinder.org/badge_logo.svg)]({url})"
+
+
 def readme_blocks(slug, branch):
     u = urls(slug, branch)
     rows = ["| # | Notebook | The question it answers | Minutes | Open |", "|---|---|---|---|---|"]
@@ -145,10 +153,12 @@ def readme_blocks(slug, branch):
             f"| {path.name[:2]} | [{title}](notebooks/{path.name}) | {question} | {minutes} "
             f"| {badges(slug, branch, path.name)} |"
         )
+    top = binder_lesson_badge(slug, branch)
+    if paths := notebook_paths():  # Colab opens one notebook: the first; the map links the others
+        colab = urls(slug, branch, paths[0].name)["colab"]
+        top = f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab}) {top}"
     return {
-        "badges": (
-            f"[![Launch Binder](https://mybinder.org/badge_logo.svg)]({u['binder_repo']}?urlpath=lab%2Ftree%2Fnotebooks)"
-        ),
+        "badges": top,
         "lesson-map": "\n".join(rows),
         "clone": "\n".join(
             [
@@ -162,15 +172,38 @@ def readme_blocks(slug, branch):
     }
 
 
-def update_readme(slug, branch):
-    text = README.read_text(encoding="utf-8")
-    for name, body in readme_blocks(slug, branch).items():
+def workshop_blocks(slug, branch):
+    """The agenda (start times from each notebook's minutes), the Binder link and the clone steps."""
+    rows = ["| Starts at | Notebook | Minutes | Open on Colab |", "|---|---|---|---|"]
+    start = 0
+    for path in notebook_paths():
+        title, _, minutes = frame(nbformat.read(path, as_version=4))
+        colab = urls(slug, branch, path.name)["colab"]
+        clock = f"{start // 60}:{start % 60:02d}"
+        rows.append(f"| {clock} | [{title}](notebooks/{path.name}) | {minutes} | [Colab]({colab}) |")
+        start += minutes or 0
+    rows.append(f"| {start // 60}:{start % 60:02d} | end: {start} min of notebooks | | |")
+    clone = readme_blocks(slug, branch)["clone"]
+    return {"agenda": "\n".join(rows), "binder": binder_lesson_badge(slug, branch), "clone": clone}
+
+
+def update_document(path, blocks):
+    """Rewrite the generated blocks of one Markdown file; each must have its markers."""
+    old = path.read_text(encoding="utf-8")
+    text = old
+    for name, body in blocks.items():
         pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- /generated:{name} -->)", re.S)
         if not pattern.search(text):
-            raise SystemExit(f"README.md lacks the markers for the generated block {name!r}")
+            raise SystemExit(f"{path.name} lacks the markers for the generated block {name!r}")
         text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
-    if README.read_text(encoding="utf-8") != text:
-        README.write_text(text, encoding="utf-8")
+    if text != old:
+        path.write_text(text, encoding="utf-8")
+
+
+def update_readme(slug, branch):
+    update_document(README, readme_blocks(slug, branch))
+    if WORKSHOP.exists():
+        update_document(WORKSHOP, workshop_blocks(slug, branch))
 
 
 def main():
@@ -184,7 +217,7 @@ def main():
         write_target(slug, branch)
     update_notebooks(slug, branch)
     update_readme(slug, branch)
-    print(f"badges, Colab cells and README now point at {slug} ({branch})")
+    print(f"badges, Colab cells, README and WORKSHOP now point at {slug} ({branch})")
 
 
 if __name__ == "__main__":

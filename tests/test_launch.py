@@ -1,0 +1,381 @@
+"""Launching the lesson anywhere: on Colab, on Binder, from a fork, and in CI.
+
+Every badge and URL names the repository and branch in lesson.cfg; the Colab set-up cell fetches
+helpers.py only on Colab; `make retarget` moves all of it to a fork; the Binder image and the CI
+workflow install and run what requirements.txt and the Makefile say.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+import yaml
+
+import navigation
+
+ROOT = navigation.ROOT
+SLUG, BRANCH = navigation.read_target()
+NAMES = [path.name for path in navigation.notebook_paths()]
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+# A fork to retarget at, never the repository the lesson is configured for (nor a name containing it).
+FORK = "someone/fork" if SLUG != "someone/fork" else "someone-else/another-fork"
+FORK_BRANCH = "workshop" if BRANCH != "workshop" else "teaching"
+
+LAUNCH_URL = re.compile(
+    r"https://(?:colab\.research\.google\.com/github|mybinder\.org/v2/gh|raw\.githubusercontent\.com)/"
+    r"[^\s)\"'<>\]\\]+"
+)
+CLONE_URL = re.compile(r"git clone (\S+)")
+
+
+def launch_files(root):
+    """The files that may carry a badge or URL: Markdown, notebooks, Binder files, lesson.cfg."""
+    files = [*root.glob("*.md"), *root.glob("notebooks/*.ipynb"), *root.glob("binder/*")]
+    return sorted(path for path in files if path.is_file())
+
+
+def points_at(url, slug, branch):
+    bases = (
+        f"https://colab.research.google.com/github/{slug}/blob/{branch}",
+        f"https://mybinder.org/v2/gh/{slug}/{branch}",
+        f"https://raw.githubusercontent.com/{slug}/{branch}",
+    )
+    return any(url == base or url.startswith((base + "/", base + "?")) for base in bases)
+
+
+def strays(root, slug, branch):
+    """Every launch or clone URL under ``root`` that does not name ``slug`` and ``branch``."""
+    found = []
+    for path in launch_files(root):
+        text = path.read_text(encoding="utf-8")
+        found += [(path.name, u) for u in LAUNCH_URL.findall(text) if not points_at(u, slug, branch)]
+        found += [(path.name, u) for u in CLONE_URL.findall(text) if u != f"https://github.com/{slug}.git"]
+    return found
+
+
+def read_notebook(name, root=ROOT):
+    return nbformat.read(root / "notebooks" / name, as_version=4)
+
+
+def pins(path):
+    """``{name: version}`` from a requirements file, skipping options and comments."""
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            name, version = line.split("==")
+            out[name.strip().lower().replace("_", "-")] = version.strip()
+    return out
+
+
+# --- one place for the slug and branch ---------------------------------------------------------
+
+
+def test_every_badge_and_url_names_the_repository_and_branch_in_lesson_cfg():
+    assert strays(ROOT, SLUG, BRANCH) == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_notebook_opens_with_colab_and_binder_badges_pointing_at_itself(name):
+    first = read_notebook(name).cells[0]
+    assert first.cell_type == "markdown"
+    assert "lesson-badges" in first.metadata.get("tags", [])
+    assert f"(https://colab.research.google.com/github/{SLUG}/blob/{BRANCH}/notebooks/{name})" in first.source
+    assert f"(https://mybinder.org/v2/gh/{SLUG}/{BRANCH}?labpath=notebooks%2F{name})" in first.source
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_notebooks_first_code_cell_is_the_colab_set_up_cell(name):
+    first_code = next(cell for cell in read_notebook(name).cells if cell.cell_type == "code")
+    assert "lesson-colab" in first_code.metadata.get("tags", [])
+    assert f'REPOSITORY = "https://raw.githubusercontent.com/{SLUG}/{BRANCH}"' in first_code.source
+
+
+def test_the_colab_set_up_cell_is_identical_in_every_notebook():
+    sources = {next(cell.source for cell in read_notebook(name).cells if cell.cell_type == "code") for name in NAMES}
+    assert len(sources) == 1
+
+
+def test_the_workshop_agenda_adds_up_the_minutes_in_each_notebooks_title_cell():
+    agenda = (ROOT / "WORKSHOP.md").read_text(encoding="utf-8")
+    start = 0
+    for name in NAMES:
+        minutes = navigation.frame(read_notebook(name))[2]
+        row = re.search(rf"^\| (\d+):(\d\d) \| \[[^]]+\]\(notebooks/{re.escape(name)}\) \| (\d+) \|", agenda, re.M)
+        assert row, f"WORKSHOP.md's agenda has no row for {name}"
+        assert (int(row[1]) * 60 + int(row[2]), int(row[3])) == (start, minutes)
+        start += minutes
+
+
+# --- make retarget -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fork(launched):
+    """A copy of the lesson retargeted at FORK: ``(folder, its notebooks before retargeting)``."""
+    return launched["fork"]
+
+
+def test_retargeting_writes_the_fork_to_lesson_cfg(fork):
+    folder, _ = fork
+    text = (folder / "lesson.cfg").read_text(encoding="utf-8")
+    assert f"slug = {FORK}\n" in text and f"branch = {FORK_BRANCH}\n" in text
+
+
+def test_retargeting_points_every_badge_and_url_at_the_fork(fork):
+    folder, _ = fork
+    assert strays(folder, FORK, FORK_BRANCH) == []
+    text = "".join(path.read_text(encoding="utf-8") for path in launch_files(folder))
+    assert len(LAUNCH_URL.findall(text)) >= 3 * len(NAMES)
+
+
+def test_retargeting_leaves_no_mention_of_the_original_repository(fork):
+    folder, _ = fork
+    assert [path.name for path in launch_files(folder) if SLUG in path.read_text(encoding="utf-8")] == []
+
+
+def test_retargeting_leaves_notebook_outputs_and_execution_counts_alone(fork):
+    folder, before = fork
+    for name in NAMES:
+        after = read_notebook(name, folder)
+        recorded = [(c.id, c.get("execution_count"), c.get("outputs")) for c in before[name].cells]
+        assert [(c.id, c.get("execution_count"), c.get("outputs")) for c in after.cells] == recorded
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_retarget_hands_repo_and_branch_to_the_navigation_tool():
+    command = ["make", "-n", "retarget", f"REPO={FORK}", f"BRANCH={FORK_BRANCH}"]
+    dry_run = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    assert f'tools/navigation.py --retarget "{FORK}" --branch "{FORK_BRANCH}"' in dry_run
+
+
+# --- the Colab path, without a network -----------------------------------------------------------
+
+# Runs each notebook's Colab cell three times in a fresh interpreter: on "Colab" in an empty folder,
+# on "Colab" with helpers.py already there, and off Colab. The download stand-in copies the
+# repository's helpers.py and records the URL. Prints one JSON line of results.
+COLAB_RUNNER = r"""
+import contextlib, importlib, io, json, os, shutil, sys, types, urllib.request
+
+job = json.load(sys.stdin)
+downloads = []
+
+
+def urlretrieve(url, filename=None, *args, **kwargs):
+    downloads.append(url)
+    shutil.copy(job["helpers"], filename)
+    return filename, None
+
+
+urllib.request.urlretrieve = urlretrieve
+
+
+def run(source, folder, on_colab, with_helpers):
+    os.makedirs(folder)
+    os.chdir(folder)
+    if with_helpers:
+        shutil.copy(job["helpers"], "helpers.py")
+    sys.modules.pop("google.colab", None)
+    if on_colab:
+        sys.modules["google.colab"] = types.ModuleType("google.colab")
+    downloads.clear()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        exec(compile(source, "lesson-colab", "exec"), {"__name__": "__main__"})
+    result = {"downloads": list(downloads), "printed": printed.getvalue(), "files": sorted(os.listdir())}
+    if on_colab and not with_helpers:
+        sys.modules.pop("helpers", None)
+        importlib.invalidate_caches()
+        result["helpers_from"] = os.path.dirname(os.path.abspath(importlib.import_module("helpers").__file__))
+        result["folder"] = os.path.abspath(folder)
+    return result
+
+
+results = {}
+for name, source in job["cells"].items():
+    base = os.path.join(job["workdir"], name)
+    results[name] = {
+        "colab, empty folder": run(source, base + "-colab-empty", True, False),
+        "colab, helpers present": run(source, base + "-colab-present", True, True),
+        "elsewhere": run(source, base + "-elsewhere", False, False),
+    }
+print(json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="module")
+def colab_runs(launched):
+    """``{notebook: {situation: what its Colab cell downloaded, printed and left in the folder}}``."""
+    return launched["colab"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_on_colab_the_first_cell_downloads_helpers_from_the_configured_repository(colab_runs, name):
+    run = colab_runs[name]["colab, empty folder"]
+    assert run["downloads"] == [f"https://raw.githubusercontent.com/{SLUG}/{BRANCH}/notebooks/helpers.py"]
+    assert run["files"] == ["helpers.py"]
+    assert run["printed"] == ""
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_on_colab_helpers_imports_from_the_downloaded_file(colab_runs, name):
+    run = colab_runs[name]["colab, empty folder"]
+    assert run["helpers_from"] == run["folder"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_on_colab_nothing_is_downloaded_when_helpers_is_already_there(colab_runs, name):
+    assert colab_runs[name]["colab, helpers present"]["downloads"] == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_off_colab_the_first_cell_downloads_nothing_and_prints_nothing(colab_runs, name):
+    run = colab_runs[name]["elsewhere"]
+    assert (run["downloads"], run["printed"], run["files"]) == ([], "", [])
+
+
+# --- the two slow set-ups (a fresh interpreter each), started together --------------------------------
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory):
+    """Retarget a copy of the lesson at FORK, and run every Colab cell, in two parallel processes."""
+    folder = tmp_path_factory.mktemp("fork")
+    for path in [*ROOT.glob("*.md"), ROOT / "lesson.cfg"]:
+        shutil.copy(path, folder)
+    ignore = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints")
+    for sub in ("notebooks", "tools", "binder"):
+        shutil.copytree(ROOT / sub, folder / sub, ignore=ignore)
+    before = {name: read_notebook(name, folder) for name in NAMES}
+    retarget = subprocess.Popen(
+        [sys.executable, "tools/navigation.py", "--retarget", FORK, "--branch", FORK_BRANCH],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    workdir = tmp_path_factory.mktemp("colab")
+    cells = {
+        name: next(c.source for c in read_notebook(name).cells if "lesson-colab" in c.metadata.get("tags", []))
+        for name in NAMES
+    }
+    job = {"cells": cells, "helpers": str(ROOT / "notebooks" / "helpers.py"), "workdir": str(workdir)}
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    colab = subprocess.run(
+        [sys.executable, "-c", COLAB_RUNNER],
+        input=json.dumps(job),
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    _, retarget_errors = retarget.communicate()
+    assert retarget.returncode == 0, retarget_errors
+    assert colab.returncode == 0, colab.stderr
+    return {"fork": (folder, before), "colab": json.loads(colab.stdout.splitlines()[-1])}
+
+
+# --- Binder ----------------------------------------------------------------------------------------
+
+# In requirements.txt to test the lesson, not to read it: the Binder image leaves them out.
+TEST_ONLY = {"pytest", "pytest-xdist", "nbval", "hypothesis", "ruff", "pyyaml"}
+
+
+def test_binder_pins_the_same_versions_as_requirements():
+    binder, local = pins(ROOT / "binder" / "requirements.txt"), pins(ROOT / "requirements.txt")
+    assert {name: version.split("+")[0] for name, version in binder.items()} == {
+        name: version for name, version in local.items() if name not in TEST_ONLY
+    }
+
+
+def test_binder_takes_torch_from_the_cpu_wheel_index():
+    text = (ROOT / "binder" / "requirements.txt").read_text(encoding="utf-8")
+    assert f"--extra-index-url {CPU_INDEX}" in text.splitlines()
+    assert pins(ROOT / "binder" / "requirements.txt")["torch"].endswith("+cpu")
+
+
+def test_binder_runtime_names_a_python_version_the_lesson_supports():
+    runtime = (ROOT / "binder" / "runtime.txt").read_text(encoding="utf-8").strip()
+    match = re.fullmatch(r"python-3\.(\d+)", runtime)
+    assert match and 10 <= int(match[1]) <= 13
+
+
+@pytest.mark.skipif(shutil.which("repo2docker") is None, reason="jupyter-repo2docker is not installed")
+def test_repo2docker_accepts_the_repository(tmp_path):
+    done = subprocess.run(
+        ["repo2docker", "--no-build", "--debug", str(ROOT)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    output = done.stdout + done.stderr
+    python = (ROOT / "binder" / "runtime.txt").read_text(encoding="utf-8").strip().replace("-", "=")
+    assert f"Building conda environment for {python}" in output
+    assert 'pip install --no-cache-dir -r "binder/requirements.txt"' in output
+
+
+# --- CI and pre-commit -----------------------------------------------------------------------------
+
+
+def workflow():
+    return yaml.safe_load((ROOT / ".github" / "workflows" / "test.yml").read_text(encoding="utf-8"))
+
+
+def ci_command():
+    """The one command .ci/run runs."""
+    lines = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    return [line for line in lines if line and not line.startswith(("#", "set ", "cd "))][-1]
+
+
+def test_every_workflow_job_runs_the_same_command_as_ci_run():
+    for job in workflow()["jobs"].values():
+        assert ci_command() in [step.get("run", "").strip() for step in job["steps"]]
+
+
+def test_the_workflow_tests_linux_macos_and_windows_on_python_310_and_313_with_cpu_torch():
+    data = workflow()
+    matrix = data["jobs"]["test"]["strategy"]["matrix"]
+    assert set(matrix["os"]) == {"ubuntu-latest", "macos-latest", "windows-latest"}
+    assert set(matrix["python"]) == {"3.10", "3.13"}
+    assert data["env"]["PIP_EXTRA_INDEX_URL"] == CPU_INDEX
+
+
+def test_on_windows_the_workflow_runs_the_makefiles_test_recipe_by_hand():
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = re.search(r"^test: .*\n((?:\t.*\n)+)", makefile, re.M)[1]
+    expected = [line.strip().replace("$(BIN)", ".venv/Scripts") for line in recipe.splitlines()]
+    windows = [s for s in workflow()["jobs"]["test"]["steps"] if "Windows'" in s.get("if", "") and "==" in s["if"]]
+    lines = windows[0]["run"].splitlines()
+    assert lines[-len(expected) :] == expected
+
+
+def test_one_workflow_job_runs_the_tests_on_an_older_torch():
+    def version(text):
+        return tuple(int(part) for part in text.split("+")[0].split("."))
+
+    current = version(pins(ROOT / "requirements.txt")["torch"])
+    runs = " ".join(step.get("run", "") for step in workflow()["jobs"]["older-torch"]["steps"])
+    older = re.search(r"pip install torch==(\S+)", runs)
+    assert older and version(older[1]) < current
+
+
+def pre_commit_hooks():
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    return {hook["id"]: (repo["rev"], hook) for repo in config["repos"] for hook in repo["hooks"]}
+
+
+def test_pre_commit_keeps_notebook_outputs_and_execution_counts():
+    _, nbstripout = pre_commit_hooks()["nbstripout"]
+    assert {"--keep-output", "--keep-count"} <= set(nbstripout["args"])
+    extra = nbstripout["args"][nbstripout["args"].index("--extra-keys") + 1].split()
+    assert {"metadata.colab", "cell.metadata.colab", "cell.metadata.outputId"} <= set(extra)
+
+
+def test_pre_commit_runs_the_ruff_version_requirements_pins():
+    hooks = pre_commit_hooks()
+    ruff = pins(ROOT / "requirements.txt")["ruff"]
+    assert hooks["ruff-check"][0] == hooks["ruff-format"][0] == f"v{ruff}"
