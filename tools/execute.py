@@ -60,7 +60,7 @@ def execute(path):
     )
     start = time.perf_counter()
     client.execute()
-    nbformat.write(normalise(nb), path)
+    path.write_text(nbformat.writes(normalise(nb)) + "\n", encoding="utf-8", newline="\n")
     return time.perf_counter() - start
 
 

@@ -56,7 +56,7 @@ def write_target(slug, branch):
     text = CONFIG.read_text(encoding="utf-8")
     text = re.sub(r"(?m)^slug = .*$", f"slug = {slug}", text)
     text = re.sub(r"(?m)^branch = .*$", f"branch = {branch}", text)
-    CONFIG.write_text(text, encoding="utf-8")
+    CONFIG.write_text(text, encoding="utf-8", newline="\n")
 
 
 def urls(slug, branch, name=None):
@@ -116,7 +116,7 @@ def write_if_changed(nb, path):
     """Write only a notebook whose text changes, so other notebooks' files are left alone."""
     text = nbformat.writes(nb) + "\n"
     if path.read_text(encoding="utf-8") != text:
-        path.write_text(text, encoding="utf-8")
+        path.write_text(text, encoding="utf-8", newline="\n")
 
 
 def update_notebooks(slug, branch):
@@ -197,7 +197,7 @@ def update_document(path, blocks):
             raise SystemExit(f"{path.name} lacks the markers for the generated block {name!r}")
         text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
     if text != old:
-        path.write_text(text, encoding="utf-8")
+        path.write_text(text, encoding="utf-8", newline="\n")
 
 
 def update_readme(slug, branch):
