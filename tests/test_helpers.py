@@ -217,7 +217,7 @@ def test_check_reports_an_error_raised_by_the_answer_without_a_traceback(capsys)
         raise KeyError("oops")
 
     check("00-mask-prefix", broken)
-    assert capsys.readouterr().out.startswith("TRY AGAIN 00-mask-prefix: your answer raised KeyError.")
+    assert capsys.readouterr().out.startswith("TRY AGAIN 00-mask-prefix: your answer raised KeyError: 'oops'.")
 
 
 def test_check_rejects_an_unknown_exercise_name():
