@@ -1,7 +1,9 @@
 # Two commands for a newcomer: `make lab` to read and run the lesson, `make test` to check it.
 # Both build .venv from requirements.txt when it is missing or older than requirements.txt.
+# On Linux, torch is the CPU build by default; `make lab TORCH=cuda` installs PyPI's CUDA build.
 
 PYTHON ?= python3
+TORCH ?= cpu
 VENV := .venv
 ifeq ($(OS),Windows_NT)
 BIN := $(VENV)/Scripts
@@ -10,7 +12,7 @@ BIN := $(VENV)/bin
 endif
 READY := $(VENV)/.ready
 
-.PHONY: lab test execute retarget benchmark format clean
+.PHONY: lab test execute check-outputs retarget benchmark format clean
 
 lab: $(READY)
 	$(BIN)/jupyter lab notebooks/
@@ -26,12 +28,16 @@ execute: $(READY)
 	$(BIN)/python tools/navigation.py
 	$(BIN)/python tools/execute.py
 
+# Run copies of the notebooks in a folder elsewhere and fail if any stored output differs.
+check-outputs: $(READY)
+	$(BIN)/python tools/execute.py --check
+
 # Point every badge, Colab fetch URL and clone command at a fork: make retarget REPO=owner/name
 retarget: $(READY)
 	@test -n "$(REPO)" || { echo "usage: make retarget REPO=owner/name [BRANCH=main]"; exit 2; }
 	$(BIN)/python tools/navigation.py --retarget "$(REPO)" $(if $(BRANCH),--branch "$(BRANCH)")
 
-# Time the suite against the budgets in ENGINEERING.md (floor, per notebook, whole run).
+# Time the suite against the budgets in CONTRIBUTING.md (floor, per notebook, whole run).
 benchmark: $(READY)
 	$(BIN)/python tools/benchmark.py
 
@@ -41,10 +47,7 @@ format: $(READY)
 
 $(READY): requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -r requirements.txt
-	@# The first matplotlib import builds a font cache and says so on stderr; do it here,
-	@# not in the first notebook, where the notice would fail strict nbval.
-	MPLBACKEND=Agg $(BIN)/python -c "import matplotlib.pyplot"
+	$(BIN)/python tools/install.py --torch $(TORCH)
 	@touch $(READY)
 
 clean:

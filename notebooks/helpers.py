@@ -1,19 +1,57 @@
-"""Shared helpers for the masked cross-entropy lesson.
+"""The lesson's tools: dummy logits, masks, a reference cross-entropy, and one figure style.
 
 Every notebook starts with ``from helpers import ...``; the tests import the same module.
 Each function checks its arguments and says what was wrong and what it expected.
+The exercise checkers live in ``exercises.py``.
 """
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["setup", "seq_to_logits", "lengths_to_mask", "reference_cross_entropy", "plot_heatmap", "check"]
+__all__ = [
+    "setup",
+    "seq_to_logits",
+    "lengths_to_mask",
+    "reference_cross_entropy",
+    "plot_heatmap",
+    "plot_mask",
+    "plot_tokens",
+    "COLORS",
+]
+
+# One figure style for every notebook: sharp on GitHub and on high-density screens, text >= 9 pt.
+STYLE = {
+    "figure.dpi": 130,
+    "figure.figsize": (6.4, 3.0),
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "figure.constrained_layout.use": True,
+}
+# What each colour means, the same in every figure (colour-blind-safe Okabe-Ito hues).
+COLORS = {
+    "kept": "#0072B2",  # a target in the loss
+    "ignored": "#D9D9D9",  # a target left out of the loss (padding, prompt, sentinel)
+    "wrong": "#D55E00",  # a kept target predicted wrongly
+    "eos": "#009E73",  # an end-of-sequence target
+    "prompt": "#E69F00",  # a prompt token
+    "plain": "#F7F7F7",  # a cell that only carries a value
+}
+# Line and bar colours, in order: the Okabe-Ito palette, which stays distinct for colour-blind readers.
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#000000"]
 
 
 def setup(seed=0):
-    """Seed torch and set print options, so every notebook starts the same way.
+    """Seed torch, print 4 decimals, and set the lesson's figure style.
 
     >>> setup(0)
     >>> torch.tensor([1 / 3])
@@ -23,28 +61,29 @@ def setup(seed=0):
         raise TypeError(f"seed must be a non-negative int, got {seed!r}")
     torch.manual_seed(seed)
     torch.set_printoptions(precision=4, sci_mode=False)
-    try:  # figures small enough to keep each notebook file light
+    try:
         import matplotlib
-
-        matplotlib.rcParams.update({"figure.dpi": 72, "figure.figsize": (6, 3)})
     except ImportError:  # pragma: no cover - matplotlib is in requirements.txt
-        pass
+        return
+    matplotlib.rcParams.update(STYLE)
+    matplotlib.rcParams["axes.prop_cycle"] = matplotlib.cycler(color=PALETTE)
 
 
-def _as_id_tensor(seq, what):
-    """Return ``seq`` as a 1-D int64 tensor, or raise a clear error."""
-    if isinstance(seq, torch.Tensor):
-        if seq.dtype.is_floating_point or seq.dtype.is_complex or seq.dtype == torch.bool:
-            raise TypeError(f"{what} must hold integer class ids, got a {seq.dtype} tensor")
-        tensor = seq.long()
-    elif isinstance(seq, (list, tuple)):
-        if not all(isinstance(x, int) and not isinstance(x, bool) for x in seq):
-            raise TypeError(f"{what} must hold integer class ids, got {list(seq)!r}")
-        tensor = torch.tensor(seq, dtype=torch.long)
+def _as_int_tensor(values, noun, what):
+    """Return ``values`` (a list of ints or an integer tensor) as a 1-D int64 tensor, or raise clearly."""
+    if isinstance(values, torch.Tensor):
+        if values.dtype.is_floating_point or values.dtype.is_complex or values.dtype == torch.bool:
+            raise TypeError(f"{what} must hold integer {noun}, got a {values.dtype} tensor")
+        tensor = values.long()
+    elif isinstance(values, (list, tuple)):
+        bad = [x for x in values if isinstance(x, bool) or not isinstance(x, numbers.Integral)]
+        if bad:
+            raise TypeError(f"{what} must hold integer {noun}, got {bad[0]!r} ({type(bad[0]).__name__})")
+        tensor = torch.tensor([int(x) for x in values], dtype=torch.long)
     else:
-        raise TypeError(f"{what} must be a list of ints or an integer tensor, got {type(seq).__name__}")
+        raise TypeError(f"{what} must be a list of ints or an integer tensor, got {type(values).__name__}")
     if tensor.dim() != 1:
-        raise ValueError(f"{what} must be 1-D (one class id per position), got shape {tuple(tensor.shape)}")
+        raise ValueError(f"{what} must be 1-D (one value per position), got shape {tuple(tensor.shape)}")
     return tensor
 
 
@@ -58,11 +97,11 @@ def seq_to_logits(seq, num_classes=10, score=1000.0):
     tensor([[0., 0., 5.],
             [5., 0., 0.]])
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-    if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+    if isinstance(score, bool) or not isinstance(score, numbers.Real) or not math.isfinite(score):
         raise ValueError(f"score must be a finite number, got {score!r}")
-    ids = _as_id_tensor(seq, "seq")
+    ids = _as_int_tensor(seq, "class ids", "seq")
     if (ids < 0).any():
         raise ValueError(
             f"seq holds a negative id ({ids.min().item()}): negative ids mark ignored targets, "
@@ -73,7 +112,7 @@ def seq_to_logits(seq, num_classes=10, score=1000.0):
             f"seq holds class id {ids.max().item()}, out of range for num_classes={num_classes} "
             f"(expected ids 0..{num_classes - 1})"
         )
-    return F.one_hot(ids, num_classes).float() * score
+    return F.one_hot(ids, int(num_classes)).float() * float(score)
 
 
 def lengths_to_mask(lengths, max_len=None):
@@ -83,15 +122,47 @@ def lengths_to_mask(lengths, max_len=None):
     tensor([[ True,  True,  True, False],
             [ True, False, False, False]])
     """
-    lengths = _as_id_tensor(lengths, "lengths")
+    lengths = _as_int_tensor(lengths, "lengths (whole numbers of positions)", "lengths")
     if (lengths < 0).any():
         raise ValueError(f"lengths must be >= 0 (one per sequence), got {lengths.tolist()}")
     longest = int(lengths.max()) if len(lengths) else 0
     if max_len is None:
         max_len = longest
-    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < longest:
+    if isinstance(max_len, bool) or not isinstance(max_len, numbers.Integral) or max_len < longest:
         raise ValueError(f"max_len must be an int >= the longest length ({longest}), got {max_len!r}")
-    return torch.arange(max_len) < lengths[:, None]
+    return torch.arange(int(max_len)) < lengths[:, None]
+
+
+def _check_reference_arguments(input, target, weight, reduction, label_smoothing):
+    if not isinstance(input, torch.Tensor) or not input.dtype.is_floating_point:
+        got = f"a {input.dtype} tensor" if isinstance(input, torch.Tensor) else type(input).__name__
+        raise TypeError(f"input must be a floating-point tensor of logits, got {got}")
+    if not isinstance(target, torch.Tensor) or target.dtype != torch.long:
+        got = f"a {target.dtype} tensor" if isinstance(target, torch.Tensor) else type(target).__name__
+        raise TypeError(f"target must be an int64 (torch.long) tensor of class ids, got {got}")
+    if input.dim() < 2 or target.shape != input.shape[:1] + input.shape[2:]:
+        raise ValueError(
+            f"shapes do not fit: input {tuple(input.shape)} needs the class dimension at dim 1, "
+            f"(N, C) or (N, C, d1, ...), and target (N, d1, ...); got target {tuple(target.shape)}"
+        )
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
+        raise TypeError(
+            f"label_smoothing must be a number in [0, 1], got {label_smoothing!r} ({type(label_smoothing).__name__})"
+        )
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    num_classes = input.shape[1]
+    if weight is not None:
+        if not isinstance(weight, torch.Tensor) or not weight.dtype.is_floating_point:
+            got = f"a {weight.dtype} tensor" if isinstance(weight, torch.Tensor) else type(weight).__name__
+            raise TypeError(
+                f"weight must be a floating-point tensor of shape ({num_classes},), one weight per class, "
+                f"got {got}; for a list, pass torch.tensor(weights)"
+            )
+        if weight.shape != (num_classes,):
+            raise ValueError(f"weight must have shape ({num_classes},), one per class, got {tuple(weight.shape)}")
 
 
 def reference_cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
@@ -106,25 +177,10 @@ def reference_cross_entropy(input, target, weight=None, ignore_index=-100, reduc
     >>> round(reference_cross_entropy(logits, torch.tensor([1, -100])).item(), 4)
     0.5514
     """
-    if not isinstance(input, torch.Tensor) or not input.dtype.is_floating_point:
-        raise TypeError(f"input must be a floating-point tensor of logits, got {type(input).__name__}")
-    if not isinstance(target, torch.Tensor) or target.dtype != torch.long:
-        got = target.dtype if isinstance(target, torch.Tensor) else type(target).__name__
-        raise TypeError(f"target must be an int64 (torch.long) tensor of class ids, got {got}")
-    if input.dim() < 2 or target.shape != input.shape[:1] + input.shape[2:]:
-        raise ValueError(
-            f"shapes do not fit: input {tuple(input.shape)} needs the class dimension at dim 1, "
-            f"(N, C) or (N, C, d1, ...), and target (N, d1, ...); got target {tuple(target.shape)}"
-        )
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    _check_reference_arguments(input, target, weight, reduction, label_smoothing)
     num_classes = input.shape[1]
     if weight is None:
         weight = torch.ones(num_classes, dtype=input.dtype)
-    if weight.shape != (num_classes,):
-        raise ValueError(f"weight must have shape ({num_classes},), one per class, got {tuple(weight.shape)}")
     kept = target != ignore_index
     if ((target[kept] < 0) | (target[kept] >= num_classes)).any():
         raise ValueError(f"targets must be ignore_index ({ignore_index}) or ids 0..{num_classes - 1}")
@@ -141,225 +197,111 @@ def reference_cross_entropy(input, target, weight=None, ignore_index=-100, reduc
     return losses.sum() / w_y.sum()
 
 
-def plot_heatmap(values, title="", xlabel="class", ylabel="position", ax=None, annotate=True):
-    """Draw a 2-D tensor as a heatmap with one shared style; returns the matplotlib Axes.
+# --- figures ---------------------------------------------------------------------------------
 
-    >>> ax = plot_heatmap(torch.eye(3), title="identity")  # doctest: +SKIP
-    """
+
+def _new_axes(ax, columns, rows):
     import matplotlib.pyplot as plt
 
-    if not isinstance(values, torch.Tensor) or values.dim() != 2:
-        got = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
-        raise ValueError(f"values must be a 2-D tensor (rows x columns), got {got}")
-    data = values.detach().float()
     if ax is None:
-        _, ax = plt.subplots(figsize=(0.5 * data.shape[1] + 1.5, 0.4 * data.shape[0] + 1.0))
-    image = ax.imshow(data.numpy(), cmap="viridis", aspect="auto")
-    ax.figure.colorbar(image, ax=ax)
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    ax.set_xticks(range(data.shape[1]))
-    ax.set_yticks(range(data.shape[0]))
-    if annotate and data.numel() <= 120:
-        middle = (data.max() + data.min()).item() / 2
-        for row, col in torch.cartesian_prod(*map(torch.arange, data.shape)).tolist():
-            v = data[row, col].item()
-            color = "black" if v > middle else "white"
-            ax.text(col, row, f"{v:.3g}", ha="center", va="center", color=color, fontsize=8)
+        _, ax = plt.subplots(figsize=(min(0.55 * columns + 2.0, 9.0), 0.42 * rows + 1.0))
     return ax
 
 
-# --- exercises -----------------------------------------------------------------------------
-# Each exercise registers a checker: it runs the learner's answer on cases of its own and
-# raises AssertionError with a message that says what differs.
-
-_EXERCISES = {}
-
-
-def _exercise(name, hint):
-    def register(checker):
-        _EXERCISES[name] = (checker, hint)
-        return checker
-
-    return register
+def _as_2d(values, what):
+    if not isinstance(values, torch.Tensor) or values.dim() != 2:
+        got = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
+        raise ValueError(f"{what} must be a 2-D tensor (rows x columns), got {got}")
+    return values.detach()
 
 
-def run_check(name, answer):
-    """Return ``(passed, message)`` for an exercise answer; ``check`` prints the message."""
-    if name not in _EXERCISES:
-        raise ValueError(f"unknown exercise {name!r}; expected one of {sorted(_EXERCISES)}")
-    checker, hint = _EXERCISES[name]
-    if answer is None or answer is Ellipsis:
-        return False, f"{name}: not answered yet. Hint: {hint}"
-    try:
-        checker(answer)
-    except AssertionError as err:
-        return False, f"{name}: not yet. {err}. Hint: {hint}"
-    except Exception as err:  # the learner's code raised: say which error, no traceback
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        return False, f"{name}: your answer raised {type(err).__name__}: {first_line}. Hint: {hint}"
-    return True, f"{name}: correct."
+def plot_heatmap(
+    values,
+    title="",
+    xlabel="class",
+    ylabel="position",
+    ax=None,
+    annotate=True,
+    cmap="viridis",
+    row_labels=None,
+    fmt="{:.3g}",
+):
+    """Draw a 2-D tensor of numbers as a heatmap with a colour bar; returns the Axes.
 
+    For a diverging quantity (a gradient), pass ``cmap="RdBu_r"``: the scale is then centred on 0.
+    ``row_labels`` names the rows (default: their numbers); ``fmt`` formats the numbers written in the cells.
 
-def check(name, answer):
-    """Check an exercise answer and print one line: a pass, or what failed and a hint.
-
-    >>> check("00-predict-the-loss", 500)
-    PASS 00-predict-the-loss: correct.
+    >>> ax = plot_heatmap(torch.eye(3), title="identity")  # doctest: +SKIP
     """
-    passed, message = run_check(name, answer)
-    print(("PASS " if passed else "TRY AGAIN ") + message)
+    data = _as_2d(values, "values").float()
+    ax = _new_axes(ax, data.shape[1], data.shape[0])
+    limit = data.abs().max().item() or 1.0
+    bounds = {"vmin": -limit, "vmax": limit} if cmap in ("RdBu_r", "RdBu", "coolwarm") else {}
+    image = ax.imshow(data.numpy(), cmap=cmap, aspect="auto", **bounds)
+    ax.figure.colorbar(image, ax=ax, shrink=0.9)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xticks=range(data.shape[1]))
+    ax.set_yticks(range(data.shape[0]), row_labels if row_labels is not None else range(data.shape[0]))
+    if annotate and data.numel() <= 120:
+        for (row, col), v in zip(
+            torch.cartesian_prod(*map(torch.arange, data.shape)).tolist(), data.flatten(), strict=True
+        ):
+            shade = image.cmap(image.norm(v.item()))
+            dark = 0.299 * shade[0] + 0.587 * shade[1] + 0.114 * shade[2] < 0.5
+            ax.text(col, row, fmt.format(v.item()), ha="center", va="center", color="white" if dark else "black")
+    return ax
 
 
-# Each notebook's exercises, in its own section (keep the section markers).
-# --- 00 exercises ---
-@_exercise("00-predict-the-loss", hint="count the wrong predictions among the kept targets only")
-def _check_predict_the_loss(answer):
-    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
-        answer = answer.item()
-    assert isinstance(answer, (int, float)), f"expected a number, got {type(answer).__name__}"
-    assert abs(answer - 2000 / 6) > 0.01, "333.33 divides by all 6 positions, masked ones included"
-    assert abs(answer - 500) < 0.01, f"{answer} is not the loss of these predictions"
+def plot_mask(mask, title="", xlabel="position t", ylabel="sequence b", ax=None, labels=("padding", "real")):
+    """Draw a boolean mask with two colours (False: grey, True: blue) and a legend; returns the Axes.
+
+    >>> ax = plot_mask(torch.tensor([[True, False]]))  # doctest: +SKIP
+    """
+    data = _as_2d(values=mask, what="mask")
+    if data.dtype != torch.bool:
+        raise TypeError(f"mask must be a bool tensor (True where a position counts), got a {data.dtype} tensor")
+    kinds = [["kept" if v else "ignored" for v in row] for row in data.tolist()]
+    texts = [["1" if v else "0" for v in row] for row in data.tolist()]
+    ax = plot_tokens(texts, kinds, ax=ax, names={"kept": labels[1], "ignored": labels[0]})
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, yticks=range(data.shape[0]))
+    return ax
 
 
-@_exercise("00-mask-prefix", hint="clone the targets, then assign -1 to the slice [:n]")
-def _check_mask_prefix(mask_prefix):
-    targets = torch.tensor([9, 1, 3, 7])
-    for n, want in [(2, [-1, -1, 3, 7]), (0, [9, 1, 3, 7]), (4, [-1, -1, -1, -1])]:
-        got = mask_prefix(targets, n)
-        assert isinstance(got, torch.Tensor), f"expected a tensor, got {type(got).__name__}"
-        assert got.tolist() == want, f"mask_prefix([9, 1, 3, 7], {n}) should be {want}, got {got.tolist()}"
-        assert targets.tolist() == [9, 1, 3, 7], "the input targets were changed; work on a copy"
+def plot_tokens(texts, kinds, row_labels=None, title="", ax=None, names=None):
+    """Draw rows of tokens as a grid of coloured cells: ``kinds`` names each cell's colour in COLORS.
 
+    ``texts`` and ``kinds`` are lists of rows of equal lengths; ``names`` renames kinds in the legend.
 
-# --- 01 exercises ---
-@_exercise("01-min-score", hint="try s = 0, 1, 2, ... in log(1 + (C-1)·e^-s) until it drops below max_loss")
-def _check_min_score(answer):
-    for classes, max_loss in ((10, 0.01), (2, 0.5), (2, 0.7), (1000, 0.001)):
-        expected = next(s for s in range(100) if math.log(1 + (classes - 1) * math.exp(-s)) < max_loss)
-        got = answer(classes, max_loss)
-        assert got is not None, "min_score returned None; return an int"
-        assert got == expected, f"for C={classes}, max_loss={max_loss} expected {expected}, got {got!r}"
+    >>> ax = plot_tokens([["5", "2"]], [["kept", "ignored"]], row_labels=["target"])  # doctest: +SKIP
+    """
+    import matplotlib.colors
+    import matplotlib.patches
 
-
-@_exercise("01-batch-loss", hint="average the two closed forms; at s=1000 use a form without e^s")
-def _check_batch_loss(answer):
-    for s, classes, right, wrong in ((1.0, 10, 5, 1), (1000.0, 10, 2, 1), (1000.0, 10, 3, 0), (2.0, 3, 0, 4)):
-        logits = seq_to_logits([0] * (right + wrong), classes, s)
-        expected = F.cross_entropy(logits, torch.tensor([0] * right + [1] * wrong)).item()
-        got = answer(s, classes, right, wrong)
-        assert got is not None, "batch_loss returned None; return a float"
-        got = float(got)
-        assert math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-6), (
-            f"for s={s}, C={classes}, {right} right and {wrong} wrong expected {expected:.4f}, got {got:.4f}"
-        )
-
-
-# --- 02 exercises ---
-@_exercise("02-collate", hint="pad each key with its own value; the mask compares positions with lengths")
-def _check_collate(collate):
-    pairs = [([3, 1, 4], [1, 0, 2]), ([5], [2]), ([9, 2], [0, 1])]
-    batch = [{"input_ids": torch.tensor(x), "labels": torch.tensor(y)} for x, y in pairs]
-    want = {"input_ids": [[3, 1, 4], [5, 0, 0], [9, 2, 0]], "labels": [[1, 0, 2], [2, -100, -100], [0, 1, -100]]}
-    want["attention_mask"] = [[True, True, True], [True, False, False], [True, True, False]]
-    one = {"input_ids": [[5]], "labels": [[2]], "attention_mask": [[True]]}  # a batch of one: nothing to pad
-    for given, wanted in [(batch, want), (batch[1:2], one)]:
-        got = collate(given)
-        assert got is not None, "collate returned None: fill in its body"
-        assert isinstance(got, dict) and set(got) == set(wanted), f"return a dict with the keys {sorted(wanted)}"
-        assert got["attention_mask"].dtype == torch.bool, "attention_mask should be a bool tensor"
-        for key in wanted:
-            assert got[key].tolist() == wanted[key], f"{key} should be {wanted[key]}, got {got[key].tolist()}"
-
-
-@_exercise("02-causal-targets", hint="append EOS, pad with it, shift by one, then mask by length, not value")
-def _check_causal_targets(causal_pair):
-    cases = [  # (eos_id, token lists, inputs, targets)
-        (0, [[5, 2, 7], [3, 8]], [[5, 2, 7], [3, 8, 0]], [[2, 7, 0], [8, 0, -100]]),
-        (9, [[4], [1, 2, 3]], [[4, 9, 9], [1, 2, 3]], [[9, -100, -100], [2, 3, 9]]),
-        (9, [[1, 2], [3, 4]], [[1, 2], [3, 4]], [[2, 9], [4, 9]]),
-        (0, [[5, 0, 7], [3]], [[5, 0, 7], [3, 0, 0]], [[0, 7, 0], [0, -100, -100]]),  # EOS id inside a text
-    ]
-    for eos, seqs, want_x, want_y in cases:
-        got = causal_pair([torch.tensor(s) for s in seqs], eos)
-        assert got is not None, "causal_pair returned None: fill in its body"
-        x, y = got
-        assert isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor), "return (inputs, targets) tensors"
-        case = f"for {seqs} and eos_id={eos}"
-        assert x.tolist() == want_x, f"{case} inputs should be {want_x}, got {x.tolist()}"
-        assert y.tolist() == want_y, f"{case} targets should be {want_y}, got {y.tolist()}"
-
-
-# --- 03 exercises ---
-@_exercise("03-out-of-range", hint="a target is fine when it equals ignore_index or lies in 0..num_classes-1")
-def _check_out_of_range(answer):
-    cases = [([2, 0, -100, 5, -1], 5, -100), ([2, -1, -1, -2, 4], 5, -1), ([0, 3, 0, -100, 2], 3, 0)]
-    for target, num_classes, ignore_index in cases:
-        t = torch.tensor(target)
-        expected = [x != ignore_index and not 0 <= x < num_classes for x in target]
-        got = answer(t, num_classes, ignore_index=ignore_index)
-        assert isinstance(got, torch.Tensor), f"expected a bool tensor, got {type(got).__name__}"
-        assert got.dtype == torch.bool, f"expected dtype torch.bool (a long mask indexes), got {got.dtype}"
-        assert got.tolist() == expected, (
-            f"for target {target}, num_classes={num_classes}, ignore_index={ignore_index} "
-            f"expected {expected}, got {got.tolist()}"
-        )
-
-
-@_exercise(
-    "03-masked-mean", hint="put any valid id at ignored targets, multiply by the mask, divide by the number kept"
-)
-def _check_masked_mean(answer):
-    gen = torch.Generator().manual_seed(3)
-    for ignore_index in (-100, -1, 0):
-        logits = torch.randn(7, 5, generator=gen)
-        target = torch.tensor([3, ignore_index, 1, 4, ignore_index, 2, 0 if ignore_index else 1])
-        expected = F.cross_entropy(logits, target, ignore_index=ignore_index).item()
-        got = answer(logits, target, ignore_index=ignore_index)
-        assert isinstance(got, torch.Tensor), f"expected a tensor, got {type(got).__name__}"
-        assert math.isclose(got.item(), expected, rel_tol=1e-5), (
-            f"for ignore_index={ignore_index} expected {expected:.4f}, got {got.item():.4f}"
-        )
-
-
-# --- 04 exercises ---
-@_exercise("04-guarded-mean", hint="keep only masked-in losses (others may be nonzero); never divide by 0")
-def _check_guarded_mean(answer):
-    losses = torch.tensor([[1.0, 2.0, 7.0], [3.0, 5.0, 9.0]])
-    for mask, want in [([[1, 1, 0], [1, 0, 0]], 2.0), ([[0, 0, 0]] * 2, 0.0), ([[1, 1, 1]] * 2, 4.5)]:
-        got = answer(losses, torch.tensor(mask, dtype=torch.bool))
-        assert got is not None, "guarded_mean returned None: fill in its body"
-        assert isinstance(got, torch.Tensor), f"expected a tensor, got {type(got).__name__}"
-        assert abs(got.item() - want) < 1e-5, f"for mask {mask} expected {want:.4f}, got {got.item():.4f}"
-
-
-@_exercise(
-    "04-weighted-mean",
-    hint="select the kept targets before indexing weight: with ignore_index=-1, weight[-1] is the last class",
-)
-def _check_weighted_mean(answer):
-    logits, weight = torch.randn(6, 3, generator=torch.Generator().manual_seed(4)), torch.tensor([0.5, 2, 3])
-    cases = ([0, 1, 2, 2, 1, 0], -100), ([2, -100, 0, -100, 2, 1], -100), ([2, -1, 0, -1, 2, 1], -1)
-    for ids, ignore in cases:
-        target = torch.tensor(ids)
-        losses = F.cross_entropy(logits, target, weight=weight, ignore_index=ignore, reduction="none")
-        want = F.cross_entropy(logits, target, weight=weight, ignore_index=ignore).item()
-        got = answer(losses, target, weight, ignore)
-        assert got is not None, "weighted_mean returned None: fill in its body"
-        assert isinstance(got, torch.Tensor), f"expected a tensor, got {type(got).__name__}"
-        assert abs(got.item() - want) < 1e-5, f"for targets {ids} expected {want:.4f}, got {got.item():.4f}"
-
-
-@_exercise("04-micro-batch-loss", hint="a micro-batch's 'mean' divides by its own kept count, not num_items")
-def _check_micro_batch_loss(answer):
-    logits = torch.randn(9, 4, generator=torch.Generator().manual_seed(5), requires_grad=True)
-    target = torch.tensor([1, -100, -100, -100, 3, 0, 2, -100, 1])  # micro-batches keep 1, 0 and 4 targets
-    parts = [answer(logits[a:b], target[a:b], (target != -100).sum()) for a, b in ((0, 1), (1, 4), (4, 9))]
-    assert all(p is not None for p in parts), "micro_batch_loss returned None: fill in its body"
-    assert all(isinstance(p, torch.Tensor) for p in parts), "expected a tensor from every micro-batch"
-    got, full = sum(parts), F.cross_entropy(logits, target)
-    message = f"losses add up to {got.item():.4f}, not {full.item():.4f}"
-    if math.isnan(got.item()):
-        message += " (a micro-batch with 0 kept targets gives nan under 'mean')"
-    assert abs(got.item() - full.item()) < 1e-5, message
-    grads = torch.autograd.grad(got, logits)[0], torch.autograd.grad(full, logits)[0]
-    assert torch.allclose(*grads, atol=1e-6), "the losses match the full batch, the gradients do not"
+    shape = (len(texts), len(texts[0]) if texts else 0)
+    if shape[1] == 0 or any(len(row) != shape[1] for row in (*texts, *kinds)) or len(kinds) != shape[0]:
+        raise ValueError("texts and kinds must be non-empty lists of rows, all of one length, one kind per text")
+    unknown = {kind for row in kinds for kind in row} - set(COLORS)
+    if unknown:
+        raise ValueError(f"unknown kind(s) {sorted(unknown)}; expected some of {sorted(COLORS)}")
+    order = list(COLORS)
+    ax = _new_axes(ax, shape[1], shape[0])
+    codes = [[order.index(kind) for kind in row] for row in kinds]
+    cmap = matplotlib.colors.ListedColormap(list(COLORS.values()))
+    ax.imshow(codes, cmap=cmap, vmin=-0.5, vmax=len(order) - 0.5, aspect="auto")
+    for row, (text_row, kind_row) in enumerate(zip(texts, kinds, strict=True)):
+        for col, (text, kind) in enumerate(zip(text_row, kind_row, strict=True)):
+            light = kind in ("ignored", "plain", "prompt")
+            ax.text(col, row, str(text), ha="center", va="center", color="black" if light else "white")
+    ax.set_xticks(range(shape[1]))
+    ax.set_xticks([x - 0.5 for x in range(1, shape[1])], minor=True)
+    ax.set_yticks([y - 0.5 for y in range(1, shape[0])], minor=True)
+    ax.grid(which="minor", color="white", linewidth=2)
+    ax.tick_params(which="minor", length=0)
+    ax.set_yticks(range(shape[0]), row_labels if row_labels is not None else range(shape[0]))
+    ax.set_title(title)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    used = [kind for kind in order if any(kind in row for row in kinds) and kind != "plain"]
+    names = {**{kind: kind for kind in order}, **(names or {})}
+    patches = [matplotlib.patches.Patch(color=COLORS[kind], label=names[kind]) for kind in used]
+    ax.legend(handles=patches, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    return ax

@@ -1,11 +1,12 @@
 """Each exercise's solution passes its check, and the blank starter does not.
 
 A starter is a code cell tagged `exercise`; its solution is the code block in the
-`<details>` cell right after it. Both run in a namespace that holds only torch, F, math and
-the names from helpers, as the notebooks promise; `check` (also when imported from helpers)
-is replaced by a recorder.
+`<details>` cell right after it. Both run in a namespace that holds only torch, F, math,
+check and the names from helpers, as the notebooks promise; `check` (imported from exercises) is replaced
+by a recorder. The checkers' own behaviour (messages, hints, errors) is specified at the end.
 """
 
+import doctest
 import math
 import pathlib
 import re
@@ -15,12 +16,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import exercises
 import helpers
+from exercises import check
 
 NOTEBOOKS = sorted((pathlib.Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
-def exercises():
+def exercise_cells():
     for path in NOTEBOOKS:
         cells = nbformat.read(path, as_version=4).cells
         for i, cell in enumerate(cells):
@@ -30,14 +33,15 @@ def exercises():
                 yield pytest.param(cell.source, solution and solution.group(1), id=f"{path.name[:2]}-cell{i}")
 
 
-EXERCISES = list(exercises())
+EXERCISES = list(exercise_cells())
 
 
 def run(source, monkeypatch):
     """Run a cell's code and return the (name, answer) it passed to check."""
     calls = []
-    monkeypatch.setattr(helpers, "check", lambda name, answer: calls.append((name, answer)))
+    monkeypatch.setattr(exercises, "check", lambda name, answer: calls.append((name, answer)))
     namespace = {"torch": torch, "F": F, "math": math, **{k: getattr(helpers, k) for k in helpers.__all__}}
+    namespace["check"] = exercises.check  # the recorder: notebook 00 imports check in its first cell
     exec(compile(source, "<exercise>", "exec"), namespace)
     assert len(calls) == 1, "the cell must call check(...) exactly once"
     return calls[0]
@@ -50,7 +54,7 @@ def test_every_notebook_has_an_exercise():
 @pytest.mark.parametrize("starter, solution", EXERCISES)
 def test_blank_starter_does_not_pass_its_check(starter, solution, monkeypatch):
     name, answer = run(starter, monkeypatch)
-    passed, message = helpers.run_check(name, answer)
+    passed, message = exercises.run_check(name, answer)
     assert not passed, message
     # A blank starter is told what is missing, not shown an error from inside its own code
     # (whose wording would also tie the stored output to one torch version).
@@ -63,5 +67,63 @@ def test_solution_passes_the_same_check(starter, solution, monkeypatch):
     name, _ = run(starter, monkeypatch)
     solved_name, answer = run(solution, monkeypatch)
     assert solved_name == name
-    passed, message = helpers.run_check(name, answer)
+    passed, message = exercises.run_check(name, answer)
     assert passed, message
+
+
+# --- check: what a learner is told --------------------------------------------------------------
+
+
+def test_docstring_examples_run_as_written():
+    failures, tried = doctest.testmod(exercises)
+    assert tried >= 1 and failures == 0
+
+
+def test_every_checker_belongs_to_a_notebook_that_exists():
+    numbers = {path.name[:2] for path in NOTEBOOKS}
+    assert {name[:2] for name in exercises._EXERCISES} <= numbers
+
+
+def test_check_prints_one_pass_line_for_a_right_answer(capsys):
+    check("00-predict-the-loss", 500)
+    assert capsys.readouterr().out == "PASS 00-predict-the-loss: correct.\n"
+
+
+def test_check_prints_what_is_off_and_a_hint_for_a_wrong_answer(capsys):
+    check("00-predict-the-loss", 2000 / 6)
+    out = capsys.readouterr().out
+    assert out.startswith("TRY AGAIN 00-predict-the-loss: not yet. 333.33 divides by all 6 positions")
+    assert "Hint: " in out and out.count("\n") == 1
+
+
+@pytest.mark.parametrize("answer", [float("nan"), float("inf")])
+def test_check_says_a_number_that_is_not_finite_is_not_finite(answer, capsys):
+    check("00-predict-the-loss", answer)
+    out = capsys.readouterr().out
+    assert f"expected a finite number, got {answer}" in out and "333.33" not in out
+
+
+def test_check_accepts_a_numpy_number_or_a_one_element_tensor(capsys):
+    import numpy as np
+
+    check("00-predict-the-loss", np.float32(500))
+    check("00-predict-the-loss", torch.tensor(500.0))
+    assert capsys.readouterr().out.count("PASS") == 2
+
+
+def test_check_says_when_nothing_was_answered(capsys):
+    check("00-predict-the-loss", None)
+    assert "not answered yet" in capsys.readouterr().out
+
+
+def test_check_reports_an_error_raised_by_the_answer_without_a_traceback(capsys):
+    def broken(targets, n):
+        raise KeyError("oops")
+
+    check("00-mask-prefix", broken)
+    assert capsys.readouterr().out.startswith("TRY AGAIN 00-mask-prefix: your answer raised KeyError: 'oops'.")
+
+
+def test_check_rejects_an_unknown_exercise_name():
+    with pytest.raises(ValueError, match="unknown exercise 'no-such'"):
+        check("no-such", 1)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import helpers
-from helpers import check, lengths_to_mask, plot_heatmap, reference_cross_entropy, seq_to_logits, setup
+from helpers import lengths_to_mask, plot_heatmap, plot_mask, plot_tokens, reference_cross_entropy, seq_to_logits, setup
 
 matplotlib.use("Agg")
 
@@ -68,6 +68,17 @@ def test_seq_to_logits_names_an_out_of_range_id_and_the_valid_range():
         seq_to_logits([10])
 
 
+def test_seq_to_logits_accepts_numpy_integers():
+    import numpy as np
+
+    assert seq_to_logits([np.int64(1), np.int64(0)], num_classes=2, score=1.0).tolist() == [[0, 1], [1, 0]]
+
+
+def test_seq_to_logits_names_the_first_value_that_is_not_an_integer():
+    with pytest.raises(TypeError, match=r"seq must hold integer class ids, got 1.5 \(float\)"):
+        seq_to_logits([1, 1.5])
+
+
 @pytest.mark.parametrize("seq", [[1.5, 2], torch.tensor([0.0, 1.0]), torch.tensor([True]), ["a"]])
 def test_seq_to_logits_rejects_ids_that_are_not_integers(seq):
     with pytest.raises(TypeError, match="must hold integer class ids"):
@@ -111,6 +122,19 @@ def test_lengths_to_mask_pads_to_max_len():
     assert lengths_to_mask(torch.tensor([1]), max_len=3).tolist() == [[True, False, False]]
 
 
+def test_lengths_to_mask_accepts_numpy_integers():
+    import numpy as np
+
+    assert lengths_to_mask([np.int64(2), np.int32(1)]).tolist() == [[True, True], [True, False]]
+
+
+def test_lengths_to_mask_says_lengths_must_be_whole_numbers_and_names_the_dtype():
+    with pytest.raises(
+        TypeError, match=r"lengths must hold integer lengths \(whole numbers of positions\), got a torch.float32"
+    ):
+        lengths_to_mask(torch.tensor([2.0, 3.0]))
+
+
 def test_lengths_to_mask_rejects_a_negative_length():
     with pytest.raises(ValueError, match=r"lengths must be >= 0 .* got \[2, -1\]"):
         lengths_to_mask([2, -1])
@@ -145,9 +169,19 @@ def test_reference_cross_entropy_rejects_int32_targets():
         reference_cross_entropy(torch.randn(2, 3), torch.tensor([0, 1], dtype=torch.int32))
 
 
-def test_reference_cross_entropy_rejects_integer_logits():
-    with pytest.raises(TypeError, match="input must be a floating-point tensor of logits"):
+def test_reference_cross_entropy_rejects_integer_logits_and_names_their_dtype():
+    with pytest.raises(TypeError, match="input must be a floating-point tensor of logits, got a torch.int64 tensor"):
         reference_cross_entropy(torch.tensor([[1, 2]]), torch.tensor([0]))
+
+
+def test_reference_cross_entropy_says_a_list_of_weights_must_be_a_tensor():
+    with pytest.raises(TypeError, match=r"weight must be a floating-point tensor of shape \(3,\).* got list"):
+        reference_cross_entropy(torch.randn(2, 3), torch.tensor([0, 1]), weight=[1.0, 2.0, 3.0])
+
+
+def test_reference_cross_entropy_says_label_smoothing_must_be_a_number():
+    with pytest.raises(TypeError, match=r"label_smoothing must be a number in \[0, 1\], got '0.1' \(str\)"):
+        reference_cross_entropy(torch.randn(2, 3), torch.tensor([0, 1]), label_smoothing="0.1")
 
 
 def test_reference_cross_entropy_explains_the_class_dimension_when_shapes_do_not_fit():
@@ -192,34 +226,45 @@ def test_plot_heatmap_rejects_a_tensor_that_is_not_2d():
         plot_heatmap(torch.zeros(3))
 
 
-# --- check ---------------------------------------------------------------------------------
+def test_plot_heatmap_centres_a_diverging_scale_on_zero():
+    import matplotlib.pyplot as plt
+
+    ax = plot_heatmap(torch.tensor([[-1.0, 3.0]]), cmap="RdBu_r")
+    assert ax.images[0].get_clim() == (-3.0, 3.0)
+    plt.close(ax.figure)
 
 
-def test_check_prints_one_pass_line_for_a_right_answer(capsys):
-    check("00-predict-the-loss", 500)
-    assert capsys.readouterr().out == "PASS 00-predict-the-loss: correct.\n"
+# --- plot_mask and plot_tokens -------------------------------------------------------------
 
 
-def test_check_prints_what_is_off_and_a_hint_for_a_wrong_answer(capsys):
-    check("00-predict-the-loss", 2000 / 6)
-    out = capsys.readouterr().out
-    assert out.startswith("TRY AGAIN 00-predict-the-loss: not yet. 333.33 divides by all 6 positions")
-    assert "Hint: " in out and out.count("\n") == 1
+def test_plot_mask_draws_two_colours_and_names_them_in_a_legend():
+    import matplotlib.pyplot as plt
+
+    ax = plot_mask(torch.tensor([[True, False], [True, True]]), title="m")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["real", "padding"]
+    assert sorted(t.get_text() for t in ax.texts) == ["0", "1", "1", "1"]
+    plt.close(ax.figure)
 
 
-def test_check_says_when_nothing_was_answered(capsys):
-    check("00-predict-the-loss", None)
-    assert "not answered yet" in capsys.readouterr().out
+def test_plot_mask_wants_a_bool_mask():
+    with pytest.raises(TypeError, match="mask must be a bool tensor .* got a torch.int64 tensor"):
+        plot_mask(torch.tensor([[1, 0]]))
 
 
-def test_check_reports_an_error_raised_by_the_answer_without_a_traceback(capsys):
-    def broken(targets, n):
-        raise KeyError("oops")
+def test_plot_tokens_labels_rows_and_lists_only_the_kinds_it_used():
+    import matplotlib.pyplot as plt
 
-    check("00-mask-prefix", broken)
-    assert capsys.readouterr().out.startswith("TRY AGAIN 00-mask-prefix: your answer raised KeyError: 'oops'.")
+    ax = plot_tokens([["5", "-1"]], [["kept", "ignored"]], row_labels=["target"])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["target"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["kept", "ignored"]
+    plt.close(ax.figure)
 
 
-def test_check_rejects_an_unknown_exercise_name():
-    with pytest.raises(ValueError, match="unknown exercise 'no-such'"):
-        check("no-such", 1)
+def test_plot_tokens_names_an_unknown_kind():
+    with pytest.raises(ValueError, match=r"unknown kind\(s\) \['masked'\]"):
+        plot_tokens([["1"]], [["masked"]])
+
+
+def test_plot_tokens_wants_rows_of_one_length():
+    with pytest.raises(ValueError, match="all of one length"):
+        plot_tokens([["1", "2"], ["3"]], [["kept", "kept"], ["kept"]])

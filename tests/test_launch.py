@@ -1,10 +1,12 @@
 """Launching the lesson anywhere: on Colab, on Binder, from a fork, and in CI.
 
 Every badge and URL names the repository and branch in lesson.cfg; the Colab set-up cell fetches
-helpers.py only on Colab; `make retarget` moves all of it to a fork; the Binder image and the CI
-workflow install and run what requirements.txt and the Makefile say.
+the lesson's modules (helpers.py, exercises.py, ...) only on Colab; `make retarget` moves all of it
+to a fork; the Binder image and the CI workflow install and run what requirements.txt and the
+Makefile say.
 """
 
+import ast
 import json
 import os
 import re
@@ -21,6 +23,7 @@ import navigation
 ROOT = navigation.ROOT
 SLUG, BRANCH = navigation.read_target()
 NAMES = [path.name for path in navigation.notebook_paths()]
+MODULES = navigation.modules()
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # A fork to retarget at, never the repository the lesson is configured for (nor a name containing it).
 FORK = "someone/fork" if SLUG != "someone/fork" else "someone-else/another-fork"
@@ -157,8 +160,8 @@ def test_make_retarget_hands_repo_and_branch_to_the_navigation_tool():
 # --- the Colab path, without a network -----------------------------------------------------------
 
 # Runs each notebook's Colab cell three times in a fresh interpreter: on "Colab" in an empty folder,
-# on "Colab" with helpers.py already there, and off Colab. The download stand-in copies the
-# repository's helpers.py and records the URL. Prints one JSON line of results.
+# on "Colab" with the modules already there, and off Colab. The download stand-in copies the
+# module of that name from the repository's notebooks/ and records the URL. Prints one JSON line.
 COLAB_RUNNER = r"""
 import contextlib, importlib, io, json, os, shutil, sys, types, urllib.request
 
@@ -168,18 +171,19 @@ downloads = []
 
 def urlretrieve(url, filename=None, *args, **kwargs):
     downloads.append(url)
-    shutil.copy(job["helpers"], filename)
+    shutil.copy(os.path.join(job["notebooks"], os.path.basename(url)), filename)
     return filename, None
 
 
 urllib.request.urlretrieve = urlretrieve
 
 
-def run(source, folder, on_colab, with_helpers):
+def run(source, folder, on_colab, with_modules):
     os.makedirs(folder)
     os.chdir(folder)
-    if with_helpers:
-        shutil.copy(job["helpers"], "helpers.py")
+    if with_modules:
+        for module in job["modules"]:
+            shutil.copy(os.path.join(job["notebooks"], module), module)
     sys.modules.pop("google.colab", None)
     if on_colab:
         sys.modules["google.colab"] = types.ModuleType("google.colab")
@@ -188,10 +192,13 @@ def run(source, folder, on_colab, with_helpers):
     with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
         exec(compile(source, "lesson-colab", "exec"), {"__name__": "__main__"})
     result = {"downloads": list(downloads), "printed": printed.getvalue(), "files": sorted(os.listdir())}
-    if on_colab and not with_helpers:
-        sys.modules.pop("helpers", None)
+    if on_colab and not with_modules:
         importlib.invalidate_caches()
-        result["helpers_from"] = os.path.dirname(os.path.abspath(importlib.import_module("helpers").__file__))
+        result["imported_from"] = {}
+        for module in ("helpers", "exercises"):
+            sys.modules.pop(module, None)
+            path = importlib.import_module(module).__file__
+            result["imported_from"][module] = os.path.dirname(os.path.abspath(path))
         result["folder"] = os.path.abspath(folder)
     return result
 
@@ -201,7 +208,7 @@ for name, source in job["cells"].items():
     base = os.path.join(job["workdir"], name)
     results[name] = {
         "colab, empty folder": run(source, base + "-colab-empty", True, False),
-        "colab, helpers present": run(source, base + "-colab-present", True, True),
+        "colab, modules present": run(source, base + "-colab-present", True, True),
         "elsewhere": run(source, base + "-elsewhere", False, False),
     }
 print(json.dumps(results))
@@ -215,22 +222,43 @@ def colab_runs(launched):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_on_colab_the_first_cell_downloads_helpers_from_the_configured_repository(colab_runs, name):
+def test_on_colab_the_first_cell_downloads_every_module_from_the_configured_repository(colab_runs, name):
     run = colab_runs[name]["colab, empty folder"]
-    assert run["downloads"] == [f"https://raw.githubusercontent.com/{SLUG}/{BRANCH}/notebooks/helpers.py"]
-    assert run["files"] == ["helpers.py"]
+    base = f"https://raw.githubusercontent.com/{SLUG}/{BRANCH}/notebooks"
+    assert run["downloads"] == [f"{base}/{module}" for module in MODULES]
+    assert run["files"] == MODULES
     assert run["printed"] == ""
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_on_colab_helpers_imports_from_the_downloaded_file(colab_runs, name):
+def test_on_colab_the_lessons_modules_import_from_the_downloaded_files(colab_runs, name):
     run = colab_runs[name]["colab, empty folder"]
-    assert run["helpers_from"] == run["folder"]
+    assert run["imported_from"] == {"helpers": run["folder"], "exercises": run["folder"]}
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_on_colab_nothing_is_downloaded_when_helpers_is_already_there(colab_runs, name):
-    assert colab_runs[name]["colab, helpers present"]["downloads"] == []
+def test_on_colab_nothing_is_downloaded_when_the_modules_are_already_there(colab_runs, name):
+    assert colab_runs[name]["colab, modules present"]["downloads"] == []
+
+
+def fetched_by_colab_cell(name):
+    """The MODULES list written in a notebook's stored Colab cell."""
+    cell = next(c.source for c in read_notebook(name).cells if "lesson-colab" in c.metadata.get("tags", []))
+    return ast.literal_eval(re.search(r"^MODULES = (.*)$", cell, re.M)[1])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_colab_cell_fetches_every_module_beside_the_notebooks(name):
+    assert fetched_by_colab_cell(name) == sorted(path.name for path in (ROOT / "notebooks").glob("*.py"))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_notebook_imports_only_modules_its_colab_cell_fetches(name):
+    local = {path.stem for path in (ROOT / "notebooks").glob("*.py")}
+    source = "\n".join(cell.source for cell in read_notebook(name).cells)  # solutions included
+    imported = set(re.findall(r"^\s*(?:from|import) (\w+)", source, re.M)) & local
+    assert imported, "every notebook imports at least helpers"
+    assert imported <= {module.removesuffix(".py") for module in fetched_by_colab_cell(name)}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -265,7 +293,7 @@ def launched(tmp_path_factory):
         name: next(c.source for c in read_notebook(name).cells if "lesson-colab" in c.metadata.get("tags", []))
         for name in NAMES
     }
-    job = {"cells": cells, "helpers": str(ROOT / "notebooks" / "helpers.py"), "workdir": str(workdir)}
+    job = {"cells": cells, "notebooks": str(ROOT / "notebooks"), "modules": MODULES, "workdir": str(workdir)}
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     colab = subprocess.run(
         [sys.executable, "-c", COLAB_RUNNER],

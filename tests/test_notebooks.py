@@ -66,6 +66,48 @@ def test_notebook_prints_nothing_on_stderr(path):
         assert not [out for out in cell.outputs if out.get("name") == "stderr"], cell.source[:80]
 
 
+# What a stored output must never hold: it would belong to the machine that ran the notebook.
+MACHINE_SPECIFIC = re.compile(
+    r"/home/|/Users/|/root/|/tmp/|/private/var/|/usr/(?:local/)?lib/|\b[A-Za-z]:\\"  # absolute paths
+    r"|(?<![\w.:/])/(?:[\w.-]+/){2,}"  # any other absolute path with two folders or more (not a URL)
+    r"|site-packages|dist-packages|\.venv\b|virtualenv"  # installed libraries
+    r"|File \"[^\"]*\.py\", line \d+|\.py:\d+"  # a library file and line (a traceback frame)
+)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def output_texts(cell):
+    """Every piece of text a code cell's stored outputs show a reader, colour codes removed."""
+    for out in cell.get("outputs", []):
+        pieces = [out.get("text", ""), out.get("ename", ""), out.get("evalue", ""), *out.get("traceback", [])]
+        pieces += [value for key, value in out.get("data", {}).items() if key.startswith("text/")]
+        yield from (ANSI.sub("", "".join(piece) if isinstance(piece, list) else piece) for piece in pieces)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_outputs_hold_no_path_library_file_or_line_of_the_machine_that_ran_them(path):
+    for cell in code_cells(load(path)):
+        for text in output_texts(cell):
+            assert not MACHINE_SPECIFIC.search(text), f"{cell.source[:60]!r} printed {text[:200]!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_shows_an_intended_error_as_its_one_line(path):
+    for cell in code_cells(load(path)):
+        for out in (o for o in cell.outputs if o.output_type == "error"):
+            shown = [line for line in ANSI.sub("", "".join(out.traceback)).splitlines() if line.strip()]
+            assert shown == [f"{out.ename}: {out.evalue}"], shown
+
+
+def test_the_portability_check_catches_a_traceback_through_a_library():
+    frame = '  File "/opt/env/lib/python3.11/site-packages/torch/nn/functional.py", line 3555, in cross_entropy'
+    cell = {"outputs": [{"output_type": "error", "ename": "E", "evalue": "x", "traceback": [frame]}]}
+    assert MACHINE_SPECIFIC.search(next(t for t in output_texts(cell) if t.startswith("  File")))
+    assert MACHINE_SPECIFIC.search("written to /srv/lesson/notebooks/out.pt")
+    for harmless in ("IndexError: Target -1 is out of bounds.", "1000 / 3 = 333.3333", "https://github.com/a/b/c"):
+        assert not MACHINE_SPECIFIC.search(harmless), harmless
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_carries_no_editor_or_colab_metadata(path):
     nb = load(path)

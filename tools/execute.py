@@ -2,18 +2,25 @@
 
 Outputs are recorded exactly as the kernel produced them; only metadata that differs from
 machine to machine (timings, the Python patch version, editor state) is dropped, so running
-this twice leaves ``git status`` clean.
+this twice leaves ``git status`` clean. A notebook whose new outputs differ from the stored ones
+only in cells tagged ``nbval-ignore-output`` (timings) is left as it is.
 
     python tools/execute.py                      # every notebook
     python tools/execute.py notebooks/03_*.ipynb  # some of them
+    python tools/execute.py --check              # run copies elsewhere; fail if any output differs
 """
 
+import argparse
+import os
 import pathlib
+import shutil
 import sys
+import tempfile
 import time
 
 import nbformat
 from nbclient import NotebookClient
+from traitlets.config import Config
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -25,6 +32,7 @@ LANGUAGE_INFO = {
     "nbconvert_exporter": "python",
     "pygments_lexer": "ipython3",
 }
+VARIES = "nbval-ignore-output"  # the tag of cells whose output may change from run to run
 
 
 def merge_streams(outputs):
@@ -49,25 +57,84 @@ def normalise(nb):
     return nb
 
 
-def execute(path):
+def kernel_config(folder):
+    """Talk to the kernel over local sockets in ``folder``, not TCP (which warns on stderr); TCP on Windows."""
+    if os.name == "nt":
+        return Config()
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(pathlib.Path(folder) / "kernel")}})
+
+
+def run(path):
+    """Execute the notebook at ``path`` in a fresh kernel started in its folder; return (notebook, seconds)."""
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb,
-        timeout=300,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-        record_timing=False,
-    )
-    start = time.perf_counter()
-    client.execute()
-    path.write_text(nbformat.writes(normalise(nb)) + "\n", encoding="utf-8", newline="\n")
-    return time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as sockets:
+        client = NotebookClient(
+            nb,
+            kernel_name="python3",
+            config=kernel_config(sockets),
+            timeout=300,
+            resources={"metadata": {"path": str(path.parent)}},
+            record_timing=False,
+        )
+        start = time.perf_counter()
+        client.execute()
+        seconds = time.perf_counter() - start
+    return normalise(nb), seconds
+
+
+def text(nb):
+    return nbformat.writes(nb) + "\n"
+
+
+def without_varying_outputs(nb):
+    """The notebook's text with the outputs of cells tagged nbval-ignore-output left out."""
+    copy = nbformat.from_dict(nb)
+    for cell in copy.cells:
+        if cell.cell_type == "code" and VARIES in cell.get("metadata", {}).get("tags", []):
+            cell.outputs = []
+    return text(copy)
+
+
+def execute(path):
+    """Run one notebook and store its outputs, unless only run-to-run outputs changed; return seconds."""
+    nb, seconds = run(path)
+    stored = nbformat.read(path, as_version=4)
+    if text(nb) != path.read_text(encoding="utf-8") and without_varying_outputs(nb) != without_varying_outputs(stored):
+        path.write_text(text(nb), encoding="utf-8", newline="\n")
+    return seconds
+
+
+def check(paths):
+    """Execute copies of the notebooks in a folder elsewhere; return the names whose outputs differ."""
+    differs = []
+    with tempfile.TemporaryDirectory(prefix="lesson-copy-") as folder:
+        copy = pathlib.Path(folder) / "notebooks"
+        shutil.copytree(ROOT / "notebooks", copy, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+        for path in paths:
+            nb, seconds = run(copy / path.name)
+            stored = path.read_text(encoding="utf-8")
+            same = text(nb) == stored
+            same_but_timings = without_varying_outputs(nb) == without_varying_outputs(nbformat.reads(stored, 4))
+            verdict = "identical" if same else f"same but for {VARIES} cells" if same_but_timings else "DIFFERS"
+            print(f"{path.name}: {verdict} ({seconds:.1f} s, run in {copy})", flush=True)
+            if not same_but_timings:
+                differs.append(path.name)
+    return differs
 
 
 def main(argv):
-    paths = [pathlib.Path(p) for p in argv] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=pathlib.Path)
+    parser.add_argument("--check", action="store_true", help="execute copies elsewhere and compare; write nothing")
+    args = parser.parse_args(argv)
+    paths = [p.resolve() for p in args.notebooks] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if args.check:
+        differs = check(paths)
+        if differs:
+            sys.exit(f"outputs differ when run at another path: {', '.join(differs)}")
+        return
     for path in paths:
-        print(f"{path.name}: executed in {execute(path.resolve()):.1f} s", flush=True)
+        print(f"{path.name}: executed in {execute(path):.1f} s", flush=True)
 
 
 if __name__ == "__main__":

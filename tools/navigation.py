@@ -6,7 +6,8 @@ to point every badge, Colab fetch URL and clone command at a fork.
 
 What it owns, and nothing else:
 - in each notebook, the badge cell (first cell, tag ``lesson-badges``), the Colab set-up
-  cell (first code cell, tag ``lesson-colab``) and the closing "Next" cell (tag ``lesson-next``);
+  cell (first code cell, tag ``lesson-colab``; it fetches every module in notebooks/, the one
+  list of files a notebook may import) and the closing "Next" cell (tag ``lesson-next``);
 - in README.md and WORKSHOP.md, the text between ``<!-- generated:NAME -->`` and
   ``<!-- /generated:NAME -->``.
 The title, question and time of a notebook are read from its title cell, so the README's
@@ -29,16 +30,24 @@ WORKSHOP = ROOT / "WORKSHOP.md"
 BADGES, COLAB, NEXT = "lesson-badges", "lesson-colab", "lesson-next"
 
 COLAB_CELL = """\
-# On Colab this notebook arrives alone: fetch the shared helpers.py beside it.
-# Everywhere else helpers.py is already here, and this cell does nothing.
+# On Colab this notebook arrives alone: fetch the lesson's modules beside it.
+# Everywhere else they are already here, and this cell does nothing.
 import os
 import sys
 
 REPOSITORY = "{raw}"
-if "google.colab" in sys.modules and not os.path.exists("helpers.py"):
+MODULES = {modules}
+if "google.colab" in sys.modules:
     import urllib.request
 
-    urllib.request.urlretrieve(f"{{REPOSITORY}}/notebooks/helpers.py", "helpers.py")"""
+    for module in MODULES:
+        if not os.path.exists(module):
+            urllib.request.urlretrieve(f"{{REPOSITORY}}/notebooks/{{module}}", module)"""
+
+
+def modules():
+    """The lesson's Python modules beside the notebooks: what the Colab cell fetches."""
+    return sorted(path.name for path in NOTEBOOKS.glob("*.py"))
 
 
 def read_target():
@@ -126,7 +135,8 @@ def update_notebooks(slug, branch):
         nb = nbformat.read(path, as_version=4)
         place(nb, BADGES, "markdown", badges(slug, branch, path.name), 0)
         first_code = next((j for j, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
-        place(nb, COLAB, "code", COLAB_CELL.format(raw=urls(slug, branch)["raw"]), first_code)
+        colab = COLAB_CELL.format(raw=urls(slug, branch)["raw"], modules=repr(modules()).replace("'", '"'))
+        place(nb, COLAB, "code", colab, first_code)
         if i + 1 < len(paths):
             nxt = paths[i + 1].name
             text = f"**Next:** [{titles[nxt]}]({nxt})"

@@ -1,0 +1,72 @@
+"""Install the lesson's requirements into the running interpreter's environment (``make`` calls it).
+
+    python tools/install.py              # on Linux, torch's CPU build (about 1.3 GB less to download)
+    python tools/install.py --torch cuda  # PyPI's default torch wheel: on Linux, the CUDA build
+
+On Linux, PyPI's torch wheel is the CUDA build, with several GB of NVIDIA libraries. The lesson
+needs only the CPU, so by default torch alone comes from PyTorch's CPU wheel index, at the
+version requirements.txt pins; everything else comes from PyPI. Where that index cannot be
+reached within a few seconds (a firewall, a mirror-only network), the plain pin is installed
+from wherever pip finds it, with a one-line notice. On macOS and Windows PyPI's wheel is
+already the CPU build. Uses only the standard library: it runs before anything is installed.
+"""
+
+import argparse
+import pathlib
+import re
+import subprocess
+import sys
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+REQUIREMENTS = ROOT / "requirements.txt"
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+PROBE_SECONDS = 5
+
+
+def torch_pin(requirements=REQUIREMENTS):
+    """The exact torch version requirements.txt pins."""
+    match = re.search(r"^torch==(\S+)", requirements.read_text(encoding="utf-8"), re.M)
+    if not match:
+        raise SystemExit(f"{requirements.name} must pin torch exactly (torch==X.Y.Z)")
+    return match[1]
+
+
+def reachable(url, seconds=PROBE_SECONDS):
+    """True when ``url`` answers within ``seconds``."""
+    try:
+        with urllib.request.urlopen(url, timeout=seconds):
+            return True
+    except OSError:
+        return False
+
+
+def pip(*args):
+    command = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", *args]
+    print("+", " ".join(command[2:]), flush=True)
+    return subprocess.run(command).returncode == 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--torch", choices=["cpu", "cuda"], default="cpu", help="which torch build on Linux")
+    args = parser.parse_args(argv)
+    version = torch_pin()
+    if sys.platform.startswith("linux") and args.torch == "cpu":
+        if not reachable(f"{CPU_INDEX}/torch/"):
+            print(
+                f"note: PyTorch's CPU wheel index ({CPU_INDEX}) did not answer within {PROBE_SECONDS} s; "
+                f"installing torch=={version} as pip finds it (from PyPI, that is the CUDA build)",
+                flush=True,
+            )
+        elif not pip("--no-deps", "--index-url", CPU_INDEX, f"torch=={version}"):
+            print(f"note: torch=={version} is not on the CPU index for this Python; installing it from PyPI")
+    if not pip("-r", str(REQUIREMENTS)):
+        raise SystemExit("pip could not install requirements.txt (see its message above)")
+    # The first matplotlib import builds a font cache and says so on stderr: do it here, not in
+    # the first notebook, where the notice would fail strict nbval.
+    subprocess.run([sys.executable, "-c", "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot"])
+
+
+if __name__ == "__main__":
+    main()
