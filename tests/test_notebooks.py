@@ -133,6 +133,31 @@ def test_notebook_opens_with_title_question_time_assumptions_and_objectives(path
     assert re.search(r"## Learning objectives\n(.*\n)?- ", text)
 
 
+def reading_load(nb):
+    """(words of prose, lines of code) a reader goes through; solutions, starters and generated cells left out."""
+    words = lines = 0
+    for cell in nb.cells:
+        if {"lesson-badges", "lesson-colab", "lesson-next", "exercise"} & set(tags(cell)):
+            continue
+        if cell.cell_type == "markdown":
+            words += len(re.sub(r"<details>.*?</details>", "", cell.source, flags=re.S).split())
+        else:
+            lines += sum(1 for line in cell.source.splitlines() if line.strip() and not line.strip().startswith("#"))
+    return words, lines
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_states_an_honest_time_reading_plus_exercises(path):
+    nb = load(path)
+    stated = re.search(r"\*\*Time:\*\* (\d+) min \((\d+) reading, (\d+) exercises\)", nb.cells[1].source)
+    assert stated, "state the time as: **Time:** N min (R reading, E exercises)"
+    total, reading, exercises = map(int, stated.groups())
+    words, lines = reading_load(nb)
+    assert reading >= words / 200 + lines / 15, f"{words} words and {lines} lines of code take longer to read"
+    assert exercises == sum(map(int, re.findall(r"^### Exercise \d .*\((\d+) min\)$", markdown(nb), re.M)))
+    assert total == reading + exercises
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_ends_with_key_points_then_exercises_with_solutions(path):
     text = markdown(load(path))

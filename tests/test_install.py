@@ -1,0 +1,60 @@
+"""The set-up (tools/install.py, run by `make`): on Linux, torch's CPU build when PyTorch's index answers,
+the plain pin when it does not."""
+
+import socket
+
+import pytest
+
+import install
+
+
+@pytest.fixture
+def pip_calls(monkeypatch):
+    """Record each pip install instead of running it; every call succeeds."""
+    calls = []
+    monkeypatch.setattr(install, "pip", lambda *args: calls.append(args) or True)
+    monkeypatch.setattr(install.subprocess, "run", lambda *args, **kwargs: None)  # the font-cache warm-up
+    return calls
+
+
+def test_the_torch_pin_is_read_from_requirements():
+    assert install.torch_pin() == next(
+        line.split("==")[1]
+        for line in install.REQUIREMENTS.read_text(encoding="utf-8").splitlines()
+        if line.startswith("torch==")
+    )
+
+
+def test_on_linux_torch_alone_comes_from_the_cpu_index_then_the_rest_from_requirements(monkeypatch, pip_calls):
+    monkeypatch.setattr(install.sys, "platform", "linux")
+    monkeypatch.setattr(install, "reachable", lambda url, seconds=5: True)
+    install.main([])
+    assert pip_calls == [
+        ("--no-deps", "--index-url", install.CPU_INDEX, f"torch=={install.torch_pin()}"),
+        ("-r", str(install.REQUIREMENTS)),
+    ]
+
+
+def test_when_the_cpu_index_cannot_be_reached_the_plain_pin_is_installed_with_a_notice(monkeypatch, pip_calls, capsys):
+    monkeypatch.setattr(install.sys, "platform", "linux")
+    monkeypatch.setattr(install, "reachable", lambda url, seconds=5: False)
+    install.main([])
+    assert pip_calls == [("-r", str(install.REQUIREMENTS))]
+    assert "did not answer within 5 s" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("platform, choice", [("darwin", "cpu"), ("win32", "cpu"), ("linux", "cuda")])
+def test_elsewhere_or_with_torch_cuda_pip_installs_the_requirements_as_they_are(
+    monkeypatch, pip_calls, platform, choice
+):
+    monkeypatch.setattr(install.sys, "platform", platform)
+    monkeypatch.setattr(install, "reachable", lambda url, seconds=5: pytest.fail("the index was probed"))
+    install.main(["--torch", choice])
+    assert pip_calls == [("-r", str(install.REQUIREMENTS))]
+
+
+def test_a_closed_port_counts_as_unreachable():
+    with socket.socket() as sock:  # a port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert install.reachable(f"http://127.0.0.1:{port}/", seconds=5) is False
