@@ -35,9 +35,9 @@ def run_check(name, answer):
     try:
         checker(answer)
     except AssertionError as err:
-        return False, f"{name}: not yet. {err}. Hint: {hint}"
+        return False, f"{name}: not yet. {str(err).rstrip('.')}. Hint: {hint}"
     except Exception as err:  # the learner's code raised: say which error, no traceback
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        first_line = str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else ""
         return False, f"{name}: your answer raised {type(err).__name__}: {first_line}. Hint: {hint}"
     return True, f"{name}: correct."
 
@@ -63,6 +63,7 @@ def _check_predict_the_loss(answer):
     )
     assert math.isfinite(answer), f"expected a finite number, got {answer}: the loss here is finite"
     assert abs(answer - 2000 / 6) > 0.01, "333.33 divides by all 6 positions, masked ones included"
+    assert abs(answer - 2000) > 0.01, "2000 is the sum of the kept losses; the default reduction is their mean"
     assert abs(answer - 500) < 0.01, f"{answer} is not the loss of these predictions"
 
 
@@ -72,6 +73,7 @@ def _check_mask_prefix(mask_prefix):
     for n, want in [(2, [-1, -1, 3, 7]), (0, [9, 1, 3, 7]), (4, [-1, -1, -1, -1])]:
         got = mask_prefix(targets, n)
         assert isinstance(got, torch.Tensor), f"expected a tensor, got {type(got).__name__}"
+        assert got.dtype == targets.dtype, f"targets are {targets.dtype} class ids; got a {got.dtype} tensor back"
         assert got.tolist() == want, f"mask_prefix([9, 1, 3, 7], {n}) should be {want}, got {got.tolist()}"
         assert targets.tolist() == [9, 1, 3, 7], "the input targets were changed; work on a copy"
 
@@ -79,14 +81,18 @@ def _check_mask_prefix(mask_prefix):
 # --- 01 exercises ---
 @_exercise("01-min-score", hint="try s = 0, 1, 2, ... in log(1 + (C-1)·e^-s) until it drops below max_loss")
 def _check_min_score(answer):
-    for classes, max_loss in ((10, 0.01), (2, 0.5), (2, 0.7), (1000, 0.001)):
+    for classes, max_loss in ((10, 0.01), (2, 0.5), (2, 0.7), (1000, 0.001), (2, 2.0)):  # the last one: s = 0
         expected = next(s for s in range(100) if math.log(1 + (classes - 1) * math.exp(-s)) < max_loss)
         got = answer(classes, max_loss)
         assert got is not None, "min_score returned None; return an int"
+        assert isinstance(got, numbers.Integral), f"return a whole-number score (an int), got {got!r}"
         assert got == expected, f"for C={classes}, max_loss={max_loss} expected {expected}, got {got!r}"
 
 
-@_exercise("01-batch-loss", hint="average the two closed forms; at s=1000 use a form without e^s")
+@_exercise(
+    "01-batch-loss",
+    hint="weigh each closed form by its number of rows, divide by all rows; at s=1000 use a form without e^s",
+)
 def _check_batch_loss(answer):
     for s, classes, right, wrong in ((1.0, 10, 5, 1), (1000.0, 10, 2, 1), (1000.0, 10, 3, 0), (2.0, 3, 0, 4)):
         logits = seq_to_logits([0] * (right + wrong), classes, s)
@@ -107,13 +113,23 @@ def _check_collate(collate):
     want = {"input_ids": [[3, 1, 4], [5, 0, 0], [9, 2, 0]], "labels": [[1, 0, 2], [2, -100, -100], [0, 1, -100]]}
     want["attention_mask"] = [[True, True, True], [True, False, False], [True, True, False]]
     one = {"input_ids": [[5]], "labels": [[2]], "attention_mask": [[True]]}  # a batch of one: nothing to pad
-    for given, wanted in [(batch, want), (batch[1:2], one)]:
+    # a real token with the pad id 0 (an EOS used as pad) and a masked prompt label: no value test finds the padding
+    tricky = [
+        {"input_ids": torch.tensor([0, 7, 2]), "labels": torch.tensor([-100, 5, 1])},
+        {"input_ids": torch.tensor([4]), "labels": torch.tensor([3])},
+    ]
+    want_tricky = {"input_ids": [[0, 7, 2], [4, 0, 0]], "labels": [[-100, 5, 1], [3, -100, -100]]}
+    want_tricky["attention_mask"] = [[True, True, True], [True, False, False]]
+    for given, wanted in [(batch, want), (batch[1:2], one), (tricky, want_tricky)]:
         got = collate(given)
         assert got is not None, "collate returned None: fill in its body"
         assert isinstance(got, dict) and set(got) == set(wanted), f"return a dict with the keys {sorted(wanted)}"
         assert got["attention_mask"].dtype == torch.bool, "attention_mask should be a bool tensor"
         for key in wanted:
-            assert got[key].tolist() == wanted[key], f"{key} should be {wanted[key]}, got {got[key].tolist()}"
+            message = f"{key} should be {wanted[key]}, got {got[key].tolist()}"
+            if key == "attention_mask" and given is tricky:
+                message += " (a real token can have the pad id, and a real label can be -100: use the lengths)"
+            assert got[key].tolist() == wanted[key], message
 
 
 @_exercise("02-causal-targets", hint="append EOS, pad with it, shift by one, then mask by length, not value")
@@ -138,9 +154,10 @@ def _check_causal_targets(causal_pair):
 @_exercise("03-out-of-range", hint="a target is fine when it equals ignore_index or lies in 0..num_classes-1")
 def _check_out_of_range(answer):
     cases = [([2, 0, -100, 5, -1], 5, -100), ([2, -1, -1, -2, 4], 5, -1), ([0, 3, 0, -100, 2], 3, 0)]
+    cases.append(([[2, -100, 9], [7, 1, -100]], 5, -100))  # a (B, T) batch: the answer keeps its shape
     for target, num_classes, ignore_index in cases:
         t = torch.tensor(target)
-        expected = [x != ignore_index and not 0 <= x < num_classes for x in target]
+        expected = ((t != ignore_index) & ((t < 0) | (t >= num_classes))).tolist()
         got = answer(t, num_classes, ignore_index=ignore_index)
         assert isinstance(got, torch.Tensor), f"expected a bool tensor, got {type(got).__name__}"
         assert got.dtype == torch.bool, f"expected dtype torch.bool (a long mask indexes), got {got.dtype}"
@@ -179,11 +196,12 @@ def _check_guarded_mean(answer):
 
 @_exercise(
     "04-weighted-mean",
-    hint="select the kept targets before indexing weight: with ignore_index=-1, weight[-1] is the last class",
+    hint="divide the summed losses by the weights of the kept targets; select those targets before indexing weight",
 )
 def _check_weighted_mean(answer):
     logits, weight = torch.randn(6, 3, generator=torch.Generator().manual_seed(4)), torch.tensor([0.5, 2, 3])
     cases = ([0, 1, 2, 2, 1, 0], -100), ([2, -100, 0, -100, 2, 1], -100), ([2, -1, 0, -1, 2, 1], -1)
+    cases += (([2, 0, 1, 0, 2, 1], 0),)  # the sentinel is a real class id, as a pad id can be
     for ids, ignore in cases:
         target = torch.tensor(ids)
         losses = F.cross_entropy(logits, target, weight=weight, ignore_index=ignore, reduction="none")
@@ -191,7 +209,11 @@ def _check_weighted_mean(answer):
         got = answer(losses, target, weight, ignore)
         assert got is not None, "weighted_mean returned None: fill in its body"
         assert isinstance(got, torch.Tensor), f"expected a tensor, got {type(got).__name__}"
-        assert abs(got.item() - want) < 1e-5, f"for targets {ids} expected {want:.4f}, got {got.item():.4f}"
+        case = f"for targets {ids}, weight {weight.tolist()} and ignore_index={ignore}"
+        kept = target != ignore
+        if abs(got.item() - losses.sum().item() / kept.sum().item()) < 1e-5:
+            case += ": that divides by the number of kept targets, not by the sum of their weights"
+        assert abs(got.item() - want) < 1e-5, f"{case} expected {want:.4f}, got {got.item():.4f}"
 
 
 @_exercise("04-micro-batch-loss", hint="a micro-batch's 'mean' divides by its own kept count, not num_items")
@@ -201,6 +223,7 @@ def _check_micro_batch_loss(answer):
     parts = [answer(logits[a:b], target[a:b], (target != -100).sum()) for a, b in ((0, 1), (1, 4), (4, 9))]
     assert all(p is not None for p in parts), "micro_batch_loss returned None: fill in its body"
     assert all(isinstance(p, torch.Tensor) for p in parts), "expected a tensor from every micro-batch"
+    assert all(p.requires_grad for p in parts), "return a loss autograd can follow back to the logits (no .detach())"
     got, full = sum(parts), F.cross_entropy(logits, target)
     message = f"losses add up to {got.item():.4f}, not {full.item():.4f}"
     if math.isnan(got.item()):

@@ -127,3 +127,72 @@ def test_check_reports_an_error_raised_by_the_answer_without_a_traceback(capsys)
 def test_check_rejects_an_unknown_exercise_name():
     with pytest.raises(ValueError, match="unknown exercise 'no-such'"):
         check("no-such", 1)
+
+
+# --- the checkers catch the mistakes the lesson warns against ------------------------------------
+
+
+def test_00_mask_prefix_refuses_float_targets():
+    passed, message = exercises.run_check("00-mask-prefix", lambda t, n: torch.cat([-torch.ones(n), t[n:].float()]))
+    assert not passed and "class ids" in message
+
+
+def test_00_predict_the_loss_recognises_the_sum():
+    assert "2000 is the sum" in exercises.run_check("00-predict-the-loss", 2000)[1]
+
+
+def test_01_min_score_refuses_a_closed_form_that_goes_negative():
+    def unclamped(C, max_loss):
+        return math.ceil(math.log((C - 1) / (math.exp(max_loss) - 1)))
+
+    assert not exercises.run_check("01-min-score", unclamped)[0]
+
+
+def test_02_collate_refuses_an_attention_mask_built_by_value():
+    from torch.nn.utils.rnn import pad_sequence
+
+    def by_value(batch):
+        ids = pad_sequence([b["input_ids"] for b in batch], batch_first=True, padding_value=0)
+        labels = pad_sequence([b["labels"] for b in batch], batch_first=True, padding_value=-100)
+        return {"input_ids": ids, "labels": labels, "attention_mask": ids != 0}
+
+    passed, message = exercises.run_check("02-collate", by_value)
+    assert not passed and "use the lengths" in message
+
+
+def test_03_out_of_range_wants_the_targets_shape():
+    def flattened(target, num_classes, ignore_index=-100):
+        target = target.flatten()
+        return (target != ignore_index) & ((target < 0) | (target >= num_classes))
+
+    assert not exercises.run_check("03-out-of-range", flattened)[0]
+
+
+def test_04_weighted_mean_names_division_by_the_kept_count():
+    def by_count(losses, target, weight, ignore_index=-100):
+        return losses.sum() / (target != ignore_index).sum()
+
+    passed, message = exercises.run_check("04-weighted-mean", by_count)
+    assert not passed and "not by the sum of their weights" in message
+
+
+def test_04_weighted_mean_tries_a_sentinel_that_is_a_real_class():
+    def negative_sentinel_only(losses, target, weight, ignore_index=-100):
+        return losses.sum() / weight[target[target >= 0]].sum()
+
+    assert not exercises.run_check("04-weighted-mean", negative_sentinel_only)[0]
+
+
+def test_04_micro_batch_loss_says_a_detached_loss_cannot_carry_gradients():
+    def detached(logits, target, num_items):
+        return (F.cross_entropy(logits, target, reduction="sum") / num_items).detach()
+
+    passed, message = exercises.run_check("04-micro-batch-loss", detached)
+    assert not passed and "no .detach()" in message
+
+
+def test_an_error_message_ending_in_a_full_stop_is_not_doubled():
+    def raises(targets, n):
+        raise IndexError("Target -1 is out of bounds.")
+
+    assert "bounds. Hint" in exercises.run_check("00-mask-prefix", raises)[1]
