@@ -15,6 +15,8 @@ from helpers import seq_to_logits
 __all__ = ["check", "run_check"]
 
 _EXERCISES = {}
+BLANK = "fill in its body"  # what a checker says when the learner's function returned None
+LATER = "(A hint comes with your first attempt.)"
 
 
 def _exercise(name, hint):
@@ -31,10 +33,12 @@ def run_check(name, answer):
         raise ValueError(f"unknown exercise {name!r}; expected one of {sorted(_EXERCISES)}")
     checker, hint = _EXERCISES[name]
     if answer is None or answer is Ellipsis:
-        return False, f"{name}: not answered yet. Hint: {hint}"
+        return False, f"{name}: not answered yet: replace None with your answer. {LATER}"
     try:
         checker(answer)
     except AssertionError as err:
+        if BLANK in str(err):  # a blank starter: no hint before a first attempt
+            return False, f"{name}: not answered yet: {str(err).rstrip('.')}. {LATER}"
         return False, f"{name}: not yet. {str(err).rstrip('.')}. Hint: {hint}"
     except Exception as err:  # the learner's code raised: say which error, no traceback
         first_line = str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else ""
@@ -72,6 +76,7 @@ def _check_mask_prefix(mask_prefix):
     targets = torch.tensor([9, 1, 3, 7])
     for n, want in [(2, [-1, -1, 3, 7]), (0, [9, 1, 3, 7]), (4, [-1, -1, -1, -1])]:
         got = mask_prefix(targets, n)
+        assert got is not None, "mask_prefix returned None: fill in its body"
         assert isinstance(got, torch.Tensor), f"expected a tensor, got {type(got).__name__}"
         assert got.dtype == targets.dtype, f"targets are {targets.dtype} class ids; got a {got.dtype} tensor back"
         assert got.tolist() == want, f"mask_prefix([9, 1, 3, 7], {n}) should be {want}, got {got.tolist()}"
@@ -84,7 +89,7 @@ def _check_min_score(answer):
     for classes, max_loss in ((10, 0.01), (2, 0.5), (2, 0.7), (1000, 0.001), (2, 2.0)):  # the last one: s = 0
         expected = next(s for s in range(100) if math.log(1 + (classes - 1) * math.exp(-s)) < max_loss)
         got = answer(classes, max_loss)
-        assert got is not None, "min_score returned None; return an int"
+        assert got is not None, "min_score returned None: fill in its body and return an int"
         assert isinstance(got, numbers.Integral), f"return a whole-number score (an int), got {got!r}"
         assert got == expected, f"for C={classes}, max_loss={max_loss} expected {expected}, got {got!r}"
 
@@ -98,7 +103,7 @@ def _check_batch_loss(answer):
         logits = seq_to_logits([0] * (right + wrong), classes, s)
         expected = F.cross_entropy(logits, torch.tensor([0] * right + [1] * wrong)).item()
         got = answer(s, classes, right, wrong)
-        assert got is not None, "batch_loss returned None; return a float"
+        assert got is not None, "batch_loss returned None: fill in its body and return a float"
         got = float(got)
         assert math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-6), (
             f"for s={s}, C={classes}, {right} right and {wrong} wrong expected {expected:.4f}, got {got:.4f}"
@@ -159,6 +164,7 @@ def _check_out_of_range(answer):
         t = torch.tensor(target)
         expected = ((t != ignore_index) & ((t < 0) | (t >= num_classes))).tolist()
         got = answer(t, num_classes, ignore_index=ignore_index)
+        assert got is not None, "out_of_range returned None: fill in its body"
         assert isinstance(got, torch.Tensor), f"expected a bool tensor, got {type(got).__name__}"
         assert got.dtype == torch.bool, f"expected dtype torch.bool (a long mask indexes), got {got.dtype}"
         assert got.tolist() == expected, (
@@ -177,6 +183,7 @@ def _check_masked_mean(answer):
         target = torch.tensor([3, ignore_index, 1, 4, ignore_index, 2, 0 if ignore_index else 1])
         expected = F.cross_entropy(logits, target, ignore_index=ignore_index).item()
         got = answer(logits, target, ignore_index=ignore_index)
+        assert got is not None, "masked_cross_entropy returned None: fill in its body"
         assert isinstance(got, torch.Tensor), f"expected a tensor, got {type(got).__name__}"
         assert math.isclose(got.item(), expected, rel_tol=1e-5), (
             f"for ignore_index={ignore_index} expected {expected:.4f}, got {got.item():.4f}"
@@ -231,3 +238,143 @@ def _check_micro_batch_loss(answer):
     assert abs(got.item() - full.item()) < 1e-5, message
     grads = torch.autograd.grad(got, logits)[0], torch.autograd.grad(full, logits)[0]
     assert torch.allclose(*grads, atol=1e-6), "the losses match the full batch, the gradients do not"
+
+
+# --- 05 exercises ---
+@_exercise(
+    "05-response-labels",
+    hint="target t is token t + 1: keep t from prompt_len - 1 to seq_len - 2; mask by length, not by value",
+)
+def _check_response_labels(response_labels):
+    eos = 9
+    cases = [  # (seqs, prompt_lens, seq_lens, labels), padded with the EOS id 9
+        ([[4, 5, 8, 6, 9, 9], [1, 8, 2, 3, 7, 9]], [3, 2], [5, 6], [[-100, -100, 6, 9, -100], [-100, 2, 3, 7, 9]]),
+        ([[9, 8, 9, 9]], [2], [3], [[-100, 9, -100]]),  # the EOS id inside the prompt; an empty response
+        ([[3, 9, 8, 5, 9, 9, 9]], [3], [5], [[-100, -100, 5, 9, -100, -100]]),
+    ]
+    for seqs, prompt_lens, seq_lens, want in cases:
+        given = torch.tensor(seqs)
+        got = response_labels(given, torch.tensor(prompt_lens), torch.tensor(seq_lens))
+        assert got is not None, "response_labels returned None: fill in its body"
+        assert isinstance(got, tuple) and len(got) == 2, "return a pair (inputs, labels)"
+        x, y = got
+        assert isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor), "return (inputs, labels) as tensors"
+        assert given.tolist() == seqs, "seqs was changed in place; clone the targets before masking"
+        case = f"for seqs {seqs}, prompt_lens {prompt_lens}, seq_lens {seq_lens} (EOS id {eos})"
+        assert x.tolist() == [s[:-1] for s in seqs], f"{case} the inputs should be seqs[:, :-1]"
+        assert y.tolist() == want, f"{case} the labels should be {want}, got {y.tolist()}"
+
+
+@_exercise("05-perplexity", hint="sum the losses (reduction='sum') and the kept counts over all batches, divide once")
+def _check_perplexity(perplexity):
+    gen = torch.Generator().manual_seed(5)
+    keeps = [[[1, 1, 1], [1, 0, 0]], [[0, 0]], [[1, 1], [1, 1], [1, 1]]]  # 4, 0 and 6 kept targets
+    batches = []
+    for keep in keeps:
+        keep = torch.tensor(keep, dtype=torch.bool)
+        logits = torch.randn(*keep.shape, 4, generator=gen) * 2
+        batches.append((logits, torch.randint(0, 4, keep.shape, generator=gen).masked_fill(~keep, -100)))
+    for chosen in (batches, batches[:1]):
+        logits = torch.cat([lg.flatten(0, 1) for lg, _ in chosen])
+        labels = torch.cat([lb.flatten() for _, lb in chosen])
+        want = F.cross_entropy(logits, labels).exp().item()
+        got = perplexity(chosen)
+        assert got is not None, "perplexity returned None: fill in its body"
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        assert isinstance(got, numbers.Real), f"expected a float, got {type(got).__name__}"
+        assert not math.isnan(got), "got nan: a batch that keeps nothing adds 0 to the loss and 0 to the count"
+        means = [F.cross_entropy(lg.flatten(0, 1), lb.flatten()).item() for lg, lb in chosen[::2]]
+        guarded = [  # notebook 04's guarded mean, taken per batch: the empty batch gives 0
+            F.cross_entropy(lg.flatten(0, 1), lb.flatten(), reduction="sum").item() / max((lb != -100).sum().item(), 1)
+            for lg, lb in chosen
+        ]
+        averages = (math.exp(sum(means) / len(means)), sum(math.exp(m) for m in means) / len(means))
+        averages += (math.exp(sum(guarded) / len(guarded)),)
+        if len(chosen) > 1 and min(abs(got - a) for a in averages) < 1e-4:
+            raise AssertionError(f"got {got:.4f}, an average of per-batch values; the batches keep 4, 0, 6 targets")
+        assert not math.isclose(got, math.log(want), rel_tol=1e-5), f"got {got:.4f}, the mean loss: take its exp"
+        assert math.isclose(got, want, rel_tol=1e-5), f"for {len(chosen)} batch(es) expected {want:.4f}, got {got:.4f}"
+
+
+@_exercise("05-skip-empty-step", hint="divide the summed loss by kept.clamp(min=1); call opt.step() only if kept > 0")
+def _check_skip_empty_step(train_step):
+    torch.manual_seed(6)
+    model, reference = torch.nn.Embedding(5, 5), torch.nn.Embedding(5, 5)  # ids (B, T) -> logits (B, T, 5)
+    reference.load_state_dict(model.state_dict())
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+    reference_opt = torch.optim.AdamW(reference.parameters(), lr=0.1)
+    x, full = torch.tensor([[0, 1, 2], [3, 4, 0]]), torch.tensor([[1, 2, -100], [4, 0, 1]])
+    empty = torch.full((2, 3), -100)
+    for labels, name in ((full, "first batch"), (empty, "all-ignored batch"), (full, "third batch")):
+        before = model.weight.detach().clone()
+        got = train_step(model, opt, x, labels)
+        assert got is not None, "train_step returned None: fill in its body and return the loss"
+        got = got.item() if isinstance(got, torch.Tensor) and got.numel() == 1 else got
+        assert isinstance(got, numbers.Real), f"return the loss as a float, got {type(got).__name__}"
+        if labels is empty:
+            assert got == 0.0, f"the loss of an all-ignored batch should be 0.0, got {got}"
+            assert torch.equal(model.weight, before), "the parameters changed on an all-ignored batch"
+            continue
+        want = F.cross_entropy(reference(x).flatten(0, 1), full.flatten())
+        reference_opt.zero_grad()
+        want.backward()
+        reference_opt.step()
+        assert math.isclose(got, want.item(), rel_tol=1e-5), f"{name}: loss {got:.4f}, expected {want.item():.4f}"
+        extra = " (zero the gradients first; no step on the all-ignored batch)" if name == "third batch" else ""
+        assert torch.allclose(model.weight, reference.weight, atol=1e-6), (
+            f"{name}: the parameters differ from one AdamW step on the token-mean loss{extra}"
+        )
+
+
+# --- 06 exercises ---
+@_exercise(
+    "06-assistant-labels",
+    hint="walk each row: after an assistant header, keep tokens up to and including the next end-of-turn",
+)
+def _check_assistant_labels(assistant_labels):
+    # <|user|>=11 <|assistant|>=12 <|end|>=13, pad 0; the third chat was cut off inside an assistant turn
+    ids = torch.tensor(
+        [
+            [11, 4, 13, 12, 4, 5, 13, 0, 0, 0],
+            [11, 6, 13, 12, 9, 13, 11, 7, 13, 0],
+            [11, 6, 7, 13, 12, 9, 10, 4, 5, 6],
+        ]
+    )
+    want = [
+        [-100, -100, -100, -100, 4, 5, 13, -100, -100, -100],
+        [-100, -100, -100, -100, 9, 13, -100, -100, -100, -100],
+        [-100, -100, -100, -100, -100, 9, 10, 4, 5, 6],
+    ]
+    for input_ids, wanted in [(ids, want), (ids[1:2, :6], [want[1][:6]])]:
+        before = input_ids.clone()
+        got = assistant_labels(input_ids, 12, 13)
+        assert got is not None, "assistant_labels returned None: fill in its body"
+        assert isinstance(got, torch.Tensor), f"expected a tensor, got {type(got).__name__}"
+        assert torch.equal(input_ids, before), "input_ids were changed: build the labels in a new tensor"
+        assert got.dtype == torch.long, f"labels should be int64 (torch.long), got {got.dtype}"
+        assert got.shape == input_ids.shape, f"labels should have the shape of input_ids, got {tuple(got.shape)}"
+        message = f"for input_ids {input_ids.tolist()} expected {wanted}, got {got.tolist()}"
+        if got[:, :-1].tolist() == [row[1:] for row in wanted] or got[:, 1:].tolist() == [row[:-1] for row in wanted]:
+            message += " (shifted by one: transformers labels line up with input_ids; the model shifts them)"
+        assert got.tolist() == wanted, message
+
+
+@_exercise("06-pack", hint="labels: [-100] + doc[1:] for each doc; positions: range(len(doc)) for each doc")
+def _check_pack(pack):
+    cases = [  # (docs, input_ids, labels, position_ids)
+        ([[4, 5, 1], [6, 7, 8, 1]], [4, 5, 1, 6, 7, 8, 1], [-100, 5, 1, -100, 7, 8, 1], [0, 1, 2, 0, 1, 2, 3]),
+        ([[9, 1], [3], [2, 2, 1]], [9, 1, 3, 2, 2, 1], [-100, 1, -100, -100, 2, 1], [0, 1, 0, 0, 1, 2]),
+        ([[5, 6, 1]], [5, 6, 1], [-100, 6, 1], [0, 1, 2]),
+    ]
+    for docs, *wanted in cases:
+        got = pack([list(doc) for doc in docs])
+        assert got is not None, "pack returned None: fill in its body"
+        keys = ("input_ids", "labels", "position_ids")
+        assert isinstance(got, dict) and set(got) >= set(keys), f"return a dict with the keys {list(keys)}"
+        for key, want in zip(keys, wanted, strict=True):
+            value = got[key]
+            assert isinstance(value, torch.Tensor), f"{key} should be a tensor, got {type(value).__name__}"
+            assert value.dtype == torch.long, f"{key} should be int64 (torch.long), got {value.dtype}"
+            assert value.shape == (1, len(want)), f"{key} should have shape (1, {len(want)}), got {tuple(value.shape)}"
+            assert value.tolist() == [want], f"for docs {docs} {key} should be {[want]}, got {value.tolist()}"

@@ -59,6 +59,8 @@ def test_blank_starter_does_not_pass_its_check(starter, solution, monkeypatch):
     # A blank starter is told what is missing, not shown an error from inside its own code
     # (whose wording would also tie the stored output to one torch version).
     assert "your answer raised" not in message, message
+    # ...and is not handed the hint before a first attempt: it would give the solution away.
+    assert "not answered yet" in message and "Hint:" not in message, message
 
 
 @pytest.mark.parametrize("starter, solution", EXERCISES)
@@ -111,9 +113,10 @@ def test_check_accepts_a_numpy_number_or_a_one_element_tensor(capsys):
     assert capsys.readouterr().out.count("PASS") == 2
 
 
-def test_check_says_when_nothing_was_answered(capsys):
+def test_check_says_when_nothing_was_answered_and_keeps_the_hint_for_later(capsys):
     check("00-predict-the-loss", None)
-    assert "not answered yet" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "not answered yet" in out and "Hint:" not in out
 
 
 def test_check_reports_an_error_raised_by_the_answer_without_a_traceback(capsys):
@@ -196,3 +199,40 @@ def test_an_error_message_ending_in_a_full_stop_is_not_doubled():
         raise IndexError("Target -1 is out of bounds.")
 
     assert "bounds. Hint" in exercises.run_check("00-mask-prefix", raises)[1]
+
+
+def _perplexity_parts(batches):
+    total = sum(F.cross_entropy(lg.flatten(0, 1), lb.flatten(), reduction="sum") for lg, lb in batches)
+    kept = sum((lb != -100).sum() for _, lb in batches)
+    return total, kept
+
+
+def test_05_perplexity_says_the_exp_is_missing():
+    passed, message = exercises.run_check(
+        "05-perplexity", lambda b: (lambda t, k: (t / k).item())(*_perplexity_parts(b))
+    )
+    assert not passed and "take its exp" in message
+
+
+def test_05_perplexity_names_the_mean_of_guarded_batch_means():
+    def guarded_means(batches):
+        means = [_perplexity_parts([b])[0] / _perplexity_parts([b])[1].clamp(min=1) for b in batches]
+        return math.exp(sum(means).item() / len(means))
+
+    passed, message = exercises.run_check("05-perplexity", guarded_means)
+    assert not passed and "an average of per-batch values" in message
+
+
+def test_06_assistant_labels_names_a_shift():
+    def shifted(input_ids, assistant_id, end_id):
+        labels = torch.full_like(input_ids, -100)
+        for b, row in enumerate(input_ids.tolist()):
+            inside = False
+            for t, token in enumerate(row):
+                if inside and t > 0:
+                    labels[b, t - 1] = token  # already shifted, as notebook 02's targets
+                inside = (inside and token != end_id) or token == assistant_id
+        return labels
+
+    passed, message = exercises.run_check("06-assistant-labels", shifted)
+    assert not passed and "shifted by one" in message

@@ -407,3 +407,52 @@ def test_pre_commit_runs_the_ruff_version_requirements_pins():
     hooks = pre_commit_hooks()
     ruff = pins(ROOT / "requirements.txt")["ruff"]
     assert hooks["ruff-check"][0] == hooks["ruff-format"][0] == f"v{ruff}"
+
+
+# --- notebook 06 installs its transformers on Colab -------------------------------------------------
+
+TRANSFORMERS_RUNNER = r"""
+import importlib.metadata, json, subprocess, sys, types
+
+job = json.load(sys.stdin)
+calls = []
+subprocess.run = lambda command, **kwargs: calls.append(command)
+importlib.metadata.version = lambda name: job["installed"]
+if job["on_colab"]:
+    sys.modules["google.colab"] = types.ModuleType("google.colab")
+exec(compile(job["source"], "colab-transformers", "exec"), {"__name__": "__main__"})
+print(json.dumps(calls))
+"""
+
+
+def transformers_cell():
+    notebook = read_notebook("06_masks_in_transformers.ipynb")
+    return next(cell.source for cell in notebook.cells if "CHECKED_WITH =" in cell.source)
+
+
+def run_transformers_cell(on_colab, installed):
+    job = {"source": transformers_cell(), "on_colab": on_colab, "installed": installed}
+    done = subprocess.run(
+        [sys.executable, "-c", TRANSFORMERS_RUNNER], input=json.dumps(job), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_notebook_06_names_the_transformers_version_requirements_pins():
+    assert (
+        re.search(r'^CHECKED_WITH = "([^"]+)"', transformers_cell(), re.M)[1]
+        == pins(ROOT / "requirements.txt")["transformers"]
+    )
+
+
+def test_notebook_06_on_colab_installs_the_pinned_transformers_when_another_is_there():
+    pin = pins(ROOT / "requirements.txt")["transformers"]
+    [command] = run_transformers_cell(on_colab=True, installed="4.57.6")
+    assert command[1:] == ["-m", "pip", "install", "-q", f"transformers=={pin}"]
+
+
+@pytest.mark.parametrize("on_colab, installed", [(True, "same"), (False, "4.57.6")])
+def test_notebook_06_installs_nothing_off_colab_or_when_the_version_matches(on_colab, installed):
+    pin = pins(ROOT / "requirements.txt")["transformers"]
+    assert run_transformers_cell(on_colab, pin if installed == "same" else installed) == []
