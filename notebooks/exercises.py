@@ -378,3 +378,103 @@ def _check_pack(pack):
             assert value.dtype == torch.long, f"{key} should be int64 (torch.long), got {value.dtype}"
             assert value.shape == (1, len(want)), f"{key} should have shape (1, {len(want)}), got {tuple(value.shape)}"
             assert value.tolist() == [want], f"for docs {docs} {key} should be {[want]}, got {value.tolist()}"
+
+
+# --- 07 exercises ---
+@_exercise("07-rank-loss", hint="sum this rank's losses, divide by the global count clamped to 1, times world_size")
+def _check_rank_loss(answer):
+    gen = torch.Generator().manual_seed(7)
+    weight = torch.randn(4, 3, generator=gen, requires_grad=True)
+    bias = torch.zeros(4, requires_grad=True)
+    for kept in ([3, 5], [2, 0], [1, 4, 0, 2], [0, 0]):  # kept targets per rank
+        world = len(kept)
+        inputs = torch.randn(world, 6, 3, generator=gen)
+        targets = torch.randint(0, 4, (world, 6), generator=gen)
+        targets = targets.masked_fill(torch.arange(6) >= torch.tensor(kept)[:, None], -100)
+        count = (targets != -100).sum()
+        losses = [answer(inputs[r] @ weight.T + bias, targets[r], count, world) for r in range(world)]
+        assert all(loss is not None for loss in losses), "rank_loss returned None: fill in its body"
+        assert all(isinstance(loss, torch.Tensor) and loss.numel() == 1 for loss in losses), "return a scalar tensor"
+        case = f"with kept targets per rank {kept}"
+        assert all(torch.isfinite(loss) for loss in losses), f"{case} a rank's loss is not finite: guard the count"
+        per_rank = [torch.autograd.grad(loss, (weight, bias), allow_unused=True) for loss in losses]
+        ddp = [sum(g[i] if g[i] is not None else 0 for g in per_rank) / world for i in range(2)]  # DDP averages
+        full = F.cross_entropy(inputs.reshape(-1, 3) @ weight.T + bias, targets.flatten(), reduction="sum")
+        want = torch.autograd.grad(full / count.clamp(min=1), (weight, bias))
+        assert all(torch.isfinite(torch.as_tensor(g)).all() for g in ddp), f"{case} the gradients hold nan"
+        if count > 0 and all(torch.allclose(g * world, w, atol=1e-6) for g, w in zip(ddp, want, strict=True)):
+            raise AssertionError(f"{case} the averaged gradients are world_size times too small (DDP averages)")
+        assert all(torch.allclose(torch.as_tensor(g), w, atol=1e-6) for g, w in zip(ddp, want, strict=True)), (
+            f"{case} DDP's averaged gradients differ from the whole batch's token mean"
+        )
+
+
+class _Projections(torch.overrides.TorchFunctionMode):
+    """Records the rows of every matrix product whose output is vocabulary wide."""
+
+    def __init__(self, vocab):
+        super().__init__()
+        self.vocab, self.rows = vocab, []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        name = getattr(func, "__name__", "")
+        if name in {"matmul", "__matmul__", "__rmatmul__", "mm", "addmm", "linear", "einsum"}:
+            if isinstance(out, torch.Tensor) and out.dim() >= 1 and out.shape[-1] == self.vocab:
+                self.rows.append(out.numel() // self.vocab)
+        return out
+
+
+@_exercise("07-chunked-eval-loss", hint="select hidden[mask] and targets[mask], split both, sum the chunks' losses")
+def _check_chunked_eval_loss(answer):
+    gen = torch.Generator().manual_seed(8)
+    vocab, chunk = 50, 3
+    for kept in (torch.tensor([1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1]).bool(), torch.zeros(11, dtype=torch.bool)):
+        hidden, weight = torch.randn(11, 4, generator=gen), torch.randn(vocab, 4, generator=gen)
+        targets = torch.randint(0, vocab, (11,), generator=gen).masked_fill(~kept, -100)
+        probe = _Projections(vocab)
+        with probe:
+            loss = answer(hidden, weight, targets, chunk)
+        assert loss is not None, "chunked_eval_loss returned None: fill in its body"
+        assert isinstance(loss, torch.Tensor) and loss.numel() == 1, "return a scalar tensor"
+        n = int(kept.sum())
+        want = F.cross_entropy(hidden @ weight.T, targets, reduction="sum") / max(n, 1)
+        assert torch.isfinite(loss), f"with {n} kept targets the loss is {loss.item()}: guard the count"
+        assert torch.allclose(loss, want, atol=1e-5), (
+            f"with {n} kept the loss is {loss.item():.4f}, not {want.item():.4f}"
+        )
+        assert max(probe.rows, default=0) <= chunk, (
+            f"one projection covers {max(probe.rows)} rows, more than chunk_size"
+        )
+        assert sum(probe.rows) == n, f"{sum(probe.rows)} rows were projected, but only {n} are kept: select them first"
+
+
+@_exercise("07-loss-with-z", hint="mask z² like the cross-entropy; divide both sums by num_items clamped to 1")
+def _check_loss_with_z(answer):
+    gen = torch.Generator().manual_seed(9)
+    target = torch.tensor([1, -100, -100, -100, 3, 0, 2, -100, 1])  # micro-batches keep 1, 0 and 4 targets
+    logits = torch.randn(9, 5, generator=gen)
+    logits[target == -100] += 40.0  # padding rows: large logits that no target constrains
+    logits.requires_grad_()
+    parts = ((0, 1), (1, 4), (4, 9))
+    for z_weight, labels in ((1e-4, target), (1e-2, target), (1e-4, torch.full((9,), -100))):
+        kept = labels != -100
+        num_items = kept.sum()
+        got = [answer(logits[a:b], labels[a:b], num_items, z_weight) for a, b in parts]
+        assert all(g is not None for g in got), "loss_with_z returned None: fill in its body"
+        assert all(isinstance(g, torch.Tensor) and g.numel() == 1 for g in got), "return a scalar tensor"
+        total = sum(got)
+        z2 = logits.logsumexp(dim=-1).pow(2)
+        ce = F.cross_entropy(logits, labels, reduction="sum")
+        want = (ce + z_weight * (z2 * kept).sum()) / num_items.clamp(min=1)
+        case = f"with z_weight={z_weight} and {int(num_items)} kept targets"
+        assert torch.isfinite(total), f"{case} the loss is {total.item()}: guard num_items"
+        if num_items > 0:
+            everywhere = (ce + z_weight * (z2 * kept).sum() * num_items / 9) / num_items
+            assert not torch.allclose(total, everywhere, atol=1e-6), f"{case} the z-loss is divided by all 9 positions"
+            assert not torch.allclose(total, (ce + z_weight * z2.sum()) / num_items, atol=1e-6), (
+                f"{case} the padding rows' z entered the z-loss"
+            )
+        assert torch.allclose(total, want, atol=1e-5), f"{case} the sum is {total.item():.6f}, not {want.item():.6f}"
+        grad, want_grad = torch.autograd.grad(total, logits), torch.autograd.grad(want, logits)
+        assert torch.allclose(grad[0], want_grad[0], atol=1e-6), f"{case} the losses match but the gradients do not"
