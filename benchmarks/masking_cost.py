@@ -8,8 +8,12 @@ Table 1 times the loss alone, on given logits, in float32 with half of the targe
 `ignore_index`, boolean selection `logits[mask]`, and `reduction='none'` x mask / count; forward, and
 forward + backward. Table 2 adds the output projection `hidden @ weight.T` (hidden size --hidden): all rows
 then `ignore_index`, the kept rows only, and a chunked cross-entropy (notebook 07). It reports the bytes
-autograd keeps for the backward pass and, on CUDA, the peak over forward + backward
+autograd saves for the backward pass and, on CUDA, the peak over forward + backward
 (`torch.cuda.max_memory_allocated`). `torch.utils.benchmark` synchronises CUDA around each timing.
+CPU timings use one thread by default, as notebook 07 does (--threads to change it).
+
+The figures quoted in notebook 07 from one H200 GPU came from
+    python benchmarks/masking_cost.py --device cuda --sizes 4096x32768,16384x128256 --hidden 1024 --min-run-time 0.3
 """
 
 import argparse
@@ -70,7 +74,7 @@ def milliseconds(stmt, env, min_run_time, threads):
     return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
 
 
-def kept_for_backward(loss_fn, inputs):
+def saved_for_backward(loss_fn, inputs):
     """The loss, and the bytes of tensors autograd still holds for the backward pass (inputs excluded)."""
     saved = []
 
@@ -113,7 +117,7 @@ def main(argv=None):
     parser.add_argument("--kept", type=float, default=0.5, help="fraction of targets kept (default 0.5)")
     parser.add_argument("--hidden", type=int, default=64, help="hidden size of the projection in table 2")
     parser.add_argument("--chunk", type=int, default=1024, help="rows per chunk of the chunked loss")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads for timing")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for timing (default 1, as notebook 07)")
     parser.add_argument("--min-run-time", type=float, default=0.2, help="seconds per timing (torch.utils.benchmark)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and short timings, to check the script")
     args = parser.parse_args(argv)
@@ -124,7 +128,9 @@ def main(argv=None):
     if not 0 < args.kept <= 1:
         parser.error(f"--kept must be in (0, 1], got {args.kept}")
     device, gen = torch.device(args.device), torch.Generator().manual_seed(0)
-    print(f"torch {torch.__version__}, {device.type}, {args.threads} threads, float32, kept {args.kept:.0%}")
+    print(f"torch {torch.__version__}, {device.type}, {args.threads} thread(s), float32, kept {args.kept:.0%}")
+    if args.quick:
+        print("--quick: sizes this small time mostly overhead; this run checks the script, not the costs")
 
     print("\n1. The loss on given logits, ms (median)")
     print(f"{'tokens x vocab':>15}  {'way':18} {'forward':>9} {'fwd + bwd':>10}")
@@ -144,7 +150,7 @@ def main(argv=None):
 
     print(f"\n2. Projection (hidden size {args.hidden}) and loss, forward + backward")
     peak_header = f" {'peak MB':>8}" if device.type == "cuda" else ""
-    print(f"{'tokens x vocab':>15}  {'loss':22} {'ms':>9} {'kept for bwd MB':>16}{peak_header}")
+    print(f"{'tokens x vocab':>15}  {'loss':22} {'ms':>9} {'saved for bwd MB':>17}{peak_header}")
     for tokens, vocab in args.sizes:
         mask = torch.rand(tokens, generator=gen) < args.kept
         targets = torch.randint(0, vocab, (tokens,), generator=gen).masked_fill(~mask, -100).to(device)
@@ -153,9 +159,9 @@ def main(argv=None):
         for name, loss_fn in projection_losses(hidden, weight, targets, mask.to(device), args.chunk).items():
             env = {"loss_fn": loss_fn, "hidden": hidden, "weight": weight}
             ms = milliseconds("torch.autograd.grad(loss_fn(), (hidden, weight))", env, args.min_run_time, args.threads)
-            _, kept_bytes = kept_for_backward(loss_fn, (hidden, weight, targets))
+            _, saved_bytes = saved_for_backward(loss_fn, (hidden, weight, targets))
             peak = f" {cuda_peak(loss_fn, (hidden, weight)) / 1e6:8.1f}" if device.type == "cuda" else ""
-            print(f"{tokens:>7}x{vocab:<7}  {name:22} {ms:9.2f} {kept_bytes / 1e6:16.2f}{peak}")
+            print(f"{tokens:>7}x{vocab:<7}  {name:22} {ms:9.2f} {saved_bytes / 1e6:17.2f}{peak}")
 
 
 if __name__ == "__main__":

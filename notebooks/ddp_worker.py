@@ -121,8 +121,10 @@ def free_port():
 def run(scenarios, world_size=2, fail_rank=None, timeout=60.0, out_dir=None):
     """Run every scenario under every normalisation; return one record per (scenario, normalisation, rank).
 
-    ``fail_rank=r`` makes rank r raise right after joining the process group, while the others wait in
-    a collective: run() stops them and raises RuntimeError with each failed rank's last error line.
+    ``fail_rank=r`` makes rank r raise right after joining the process group, while the others are in
+    DDP's first collective: run() stops them and raises RuntimeError with each failed rank's last error
+    line. From a script (not a notebook), call run() under ``if __name__ == "__main__":``, as the spawn
+    start method requires.
     ``timeout`` (seconds) bounds the collectives and the whole run. Each rank's output goes to
     ``rank<r>.err`` in ``out_dir`` (a temporary folder unless given), shown only when something fails.
     """
@@ -137,7 +139,11 @@ def run(scenarios, world_size=2, fail_rank=None, timeout=60.0, out_dir=None):
             for p in procs:
                 p.start()
             deadline = time.monotonic() + timeout
-            while any(p.exitcode is None for p in procs) and time.monotonic() < deadline:
+            timed_out = False
+            while any(p.exitcode is None for p in procs):
+                if time.monotonic() >= deadline:
+                    timed_out = all(p.exitcode in (None, 0) for p in procs)  # nobody failed: the run ran out of time
+                    break
                 alive = [p.sentinel for p in procs if p.exitcode is None]  # exitcode asks the OS (waitpid)
                 multiprocessing.connection.wait(alive, timeout=min(0.2, max(0.0, deadline - time.monotonic())))
                 if any(p.exitcode not in (None, 0) for p in procs):  # a rank failed: the others cannot finish
@@ -148,7 +154,7 @@ def run(scenarios, world_size=2, fail_rank=None, timeout=60.0, out_dir=None):
                     p.kill()
                 p.join()
         if any(p.exitcode != 0 for p in procs):
-            raise RuntimeError(_failure_message(out_dir, procs, timeout))
+            raise RuntimeError(_failure_message(out_dir, procs, timeout, timed_out))
         records = []
         for rank in range(world_size):
             with open(os.path.join(out_dir, f"rank{rank}.json")) as f:
@@ -156,7 +162,7 @@ def run(scenarios, world_size=2, fail_rank=None, timeout=60.0, out_dir=None):
     return records
 
 
-def _failure_message(out_dir, procs, timeout):
+def _failure_message(out_dir, procs, timeout, timed_out):
     """The last error line of each rank that failed, then the ranks that were stopped, then every rank's output."""
     failed, stopped, outputs = [], [], []
     for rank, p in enumerate(procs):
@@ -164,10 +170,20 @@ def _failure_message(out_dir, procs, timeout):
         text = path.read_text().strip() if path.exists() else ""
         if p.exitcode == 1 and text:
             failed.append(f"rank {rank}: {text.splitlines()[-1]}")
+        elif p.exitcode == 1 and not path.exists():
+            failed.append(
+                f"rank {rank} exited before it started (see the traceback above; from a script, call run() "
+                'under if __name__ == "__main__":)'
+            )
         elif p.exitcode != 0:
             stopped.append(f"rank {rank} (exit code {p.exitcode})")
         outputs.append(f"--- output of rank {rank} ---\n{text}")
-    summary = "; ".join(failed) or f"no rank reported an error within {timeout:g} s"
+    if failed:
+        summary = "; ".join(failed)
+    elif timed_out:
+        summary = f"no rank reported an error within {timeout:g} s"
+    else:
+        summary = "a rank ended without an error message"
     if stopped:
         summary += ". Stopped: " + ", ".join(stopped)
     return f"data-parallel run failed. {summary}\n\n" + "\n".join(outputs)

@@ -381,7 +381,7 @@ def _check_pack(pack):
 
 
 # --- 07 exercises ---
-@_exercise("07-rank-loss", hint="sum this rank's losses, divide by the global count clamped to 1, times world_size")
+@_exercise("07-rank-loss", hint="DDP averages the ranks' gradients: see the table of section 1")
 def _check_rank_loss(answer):
     gen = torch.Generator().manual_seed(7)
     weight = torch.randn(4, 3, generator=gen, requires_grad=True)
@@ -425,56 +425,101 @@ class _Projections(torch.overrides.TorchFunctionMode):
         return out
 
 
-@_exercise("07-chunked-eval-loss", hint="select hidden[mask] and targets[mask], split both, sum the chunks' losses")
+@_exercise(
+    "07-chunked-eval-loss", hint="build the mask from targets, select the kept rows first (section 6), then split"
+)
 def _check_chunked_eval_loss(answer):
     gen = torch.Generator().manual_seed(8)
     vocab, chunk = 50, 3
     for kept in (torch.tensor([1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1]).bool(), torch.zeros(11, dtype=torch.bool)):
-        hidden, weight = torch.randn(11, 4, generator=gen), torch.randn(vocab, 4, generator=gen)
+        hidden = torch.randn(11, 4, generator=gen).requires_grad_()  # as a model's: they require gradients
+        weight = torch.randn(vocab, 4, generator=gen).requires_grad_()
         targets = torch.randint(0, vocab, (11,), generator=gen).masked_fill(~kept, -100)
         probe = _Projections(vocab)
         with probe:
             loss = answer(hidden, weight, targets, chunk)
         assert loss is not None, "chunked_eval_loss returned None: fill in its body"
-        assert isinstance(loss, torch.Tensor) and loss.numel() == 1, "return a scalar tensor"
         n = int(kept.sum())
-        want = F.cross_entropy(hidden @ weight.T, targets, reduction="sum") / max(n, 1)
-        assert torch.isfinite(loss), f"with {n} kept targets the loss is {loss.item()}: guard the count"
+        case = f"with {n} kept targets"
+        assert isinstance(loss, torch.Tensor) and loss.numel() == 1, f"{case}, return a scalar tensor"
+        with torch.no_grad():
+            want = F.cross_entropy(hidden @ weight.T, targets, reduction="sum") / max(n, 1)
+        assert torch.isfinite(loss), f"{case} your loss is {loss.item()}: guard the count"
         assert torch.allclose(loss, want, atol=1e-5), (
-            f"with {n} kept the loss is {loss.item():.4f}, not {want.item():.4f}"
+            f"{case} your loss is {loss.item():.4f}; the token mean is {want.item():.4f}"
         )
+        assert loss.grad_fn is None, f"{case} your loss carries a graph for gradients: compute it under torch.no_grad()"
         assert max(probe.rows, default=0) <= chunk, (
             f"one projection covers {max(probe.rows)} rows, more than chunk_size"
         )
         assert sum(probe.rows) == n, f"{sum(probe.rows)} rows were projected, but only {n} are kept: select them first"
 
 
-@_exercise("07-loss-with-z", hint="mask z² like the cross-entropy; divide both sums by num_items clamped to 1")
+@_exercise(
+    "07-loss-with-z",
+    hint="the z-loss takes the same kept rows and the same denominator as the cross-entropy (section 8)",
+)
 def _check_loss_with_z(answer):
     gen = torch.Generator().manual_seed(9)
     target = torch.tensor([1, -100, -100, -100, 3, 0, 2, -100, 1])  # micro-batches keep 1, 0 and 4 targets
-    logits = torch.randn(9, 5, generator=gen)
-    logits[target == -100] += 40.0  # padding rows: large logits that no target constrains
-    logits.requires_grad_()
     parts = ((0, 1), (1, 4), (4, 9))
-    for z_weight, labels in ((1e-4, target), (1e-2, target), (1e-4, torch.full((9,), -100))):
+    large = torch.randn(9, 5, generator=gen)
+    large[target == -100] += 40.0  # padding rows: large logits that no target constrains
+    filled = large.detach().clone()
+    filled[target == -100] = torch.finfo(torch.float32).min  # padding rows filled as notebook 03 fills them
+    cases = (
+        (1e-4, target, large),
+        (1e-2, target, large),
+        (1e-4, torch.full((9,), -100), large),
+        (1e-4, target, filled),
+    )
+    for z_weight, labels, values in cases:
+        logits = values.clone().requires_grad_()
         kept = labels != -100
         num_items = kept.sum()
         got = [answer(logits[a:b], labels[a:b], num_items, z_weight) for a, b in parts]
         assert all(g is not None for g in got), "loss_with_z returned None: fill in its body"
         assert all(isinstance(g, torch.Tensor) and g.numel() == 1 for g in got), "return a scalar tensor"
         total = sum(got)
-        z2 = logits.logsumexp(dim=-1).pow(2)
-        ce = F.cross_entropy(logits, labels, reduction="sum")
-        want = (ce + z_weight * (z2 * kept).sum()) / num_items.clamp(min=1)
-        case = f"with z_weight={z_weight} and {int(num_items)} kept targets"
-        assert torch.isfinite(total), f"{case} the loss is {total.item()}: guard num_items"
-        if num_items > 0:
-            everywhere = (ce + z_weight * (z2 * kept).sum() * num_items / 9) / num_items
-            assert not torch.allclose(total, everywhere, atol=1e-6), f"{case} the z-loss is divided by all 9 positions"
-            assert not torch.allclose(total, (ce + z_weight * z2.sum()) / num_items, atol=1e-6), (
-                f"{case} the padding rows' z entered the z-loss"
+        padding = "finfo.min" if values is filled else "large logits"
+        case = f"with z_weight={z_weight}, {int(num_items)} kept targets and padding rows of {padding}"
+        with torch.no_grad():
+            ce = F.cross_entropy(logits, labels, reduction="sum") / num_items.clamp(min=1)
+            z2 = logits.logsumexp(dim=-1).pow(2)
+            z_kept = logits[kept].logsumexp(dim=-1).pow(2).sum()
+            want = ce + z_weight * z_kept / num_items.clamp(min=1)
+            wrong = {  # what common slips give, as the z-loss part of the sum
+                "averaged over all 9 positions (mask, then .mean())": z_kept / 9,
+                "averaged over each micro-batch's own rows (mask, then .mean(), per micro-batch)": sum(
+                    logits[a:b][kept[a:b]].logsumexp(dim=-1).pow(2).sum() / (b - a) for a, b in parts
+                ),
+                "taken over every row, padding included": z2.sum() / num_items.clamp(min=1),
+            }
+        if torch.isnan(total) and num_items > 0 and values is filled:
+            raise AssertionError(
+                f"{case} the sum is nan: a row of finfo.min has z² = inf, and inf × 0 = nan; select the kept rows "
+                "before logsumexp"
             )
-        assert torch.allclose(total, want, atol=1e-5), f"{case} the sum is {total.item():.6f}, not {want.item():.6f}"
-        grad, want_grad = torch.autograd.grad(total, logits), torch.autograd.grad(want, logits)
+        if torch.isnan(total) and num_items > 0:
+            raise AssertionError(f"{case} the sum is nan: a micro-batch with no kept target must not take its own mean")
+        assert torch.isfinite(total), f"{case} the sum is {total.item()}: guard num_items"
+        z_part = (total.detach() - ce) / z_weight
+        for name, value in wrong.items():
+            if (
+                num_items > 0
+                and torch.isclose(z_part, value, rtol=1e-2)
+                and not torch.isclose(value, z_kept / num_items)
+            ):
+                raise AssertionError(f"{case} your z-loss is {name}")
+        assert torch.allclose(total, want, atol=1e-6, rtol=1e-6), (
+            f"{case} your losses add up to {total.item():.6f}; cross-entropy mean plus z-loss: {want.item():.6f}"
+        )
+        grad, want_grad = (
+            torch.autograd.grad(total, logits),
+            torch.autograd.grad(
+                F.cross_entropy(logits, labels, reduction="sum") / num_items.clamp(min=1)
+                + z_weight * logits[kept].logsumexp(dim=-1).pow(2).sum() / num_items.clamp(min=1),
+                logits,
+            ),
+        )
         assert torch.allclose(grad[0], want_grad[0], atol=1e-6), f"{case} the losses match but the gradients do not"

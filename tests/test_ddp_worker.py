@@ -5,6 +5,7 @@ Two processes, gloo on 127.0.0.1. The scenarios run once for the module (startin
 
 import multiprocessing
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -103,3 +104,12 @@ def test_a_run_that_outlives_its_timeout_is_stopped():
     with pytest.raises(RuntimeError, match=r"no rank reported an error within 0.5 s. Stopped: rank 0"):
         ddp_worker.run(SCENARIOS, timeout=0.5)  # far too short to even import torch in the ranks
     assert multiprocessing.active_children() == []  # no rank outlives the call
+
+
+def test_a_rank_that_dies_before_it_starts_is_not_reported_as_a_timeout(tmp_path):
+    # As when run() is called from a script without `if __name__ == "__main__":`: the ranks exit with
+    # code 1 before they write anything.
+    procs = [SimpleNamespace(exitcode=1), SimpleNamespace(exitcode=1)]
+    message = ddp_worker._failure_message(str(tmp_path), procs, timeout=60, timed_out=False)
+    assert "rank 0 exited before it started" in message and "within 60 s" not in message
+    assert 'if __name__ == "__main__":' in message
