@@ -16,6 +16,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import sysconfig
 import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -42,11 +43,20 @@ def reachable(url, seconds=PROBE_SECONDS):
 
 
 def pip(*args):
-    # --no-compile: Python compiles each module when it is first imported, so skip compiling all of
-    # them at install time (that halved the set-up here: 85 s to 47 s, with no slower first import).
+    # --no-compile: compile_installed() does it afterwards, on every core (pip compiles on one).
     command = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-compile", *args]
     print("+", " ".join(command[2:]), flush=True)
     return subprocess.run(command).returncode == 0
+
+
+def compile_installed():
+    """Write the bytecode of every installed module, in parallel. It must be written here: where
+    PYTHONDONTWRITEBYTECODE is set (as on some CI machines), Python never writes it when importing,
+    and each kernel of the test run would compile torch again. (A few files written for newer Pythons,
+    such as torch's py312 test helpers, do not compile: harmless, and reported by compileall.)"""
+    folders = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
+    for folder in folders:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", folder], stdout=subprocess.DEVNULL)
 
 
 def main(argv=None):
@@ -65,6 +75,7 @@ def main(argv=None):
             print(f"note: torch=={version} is not on the CPU index for this Python; installing it from PyPI")
     if not pip("-r", str(REQUIREMENTS)):
         raise SystemExit("pip could not install requirements.txt (see its message above)")
+    compile_installed()
     # The first matplotlib import builds a font cache and says so on stderr: do it here, not in
     # the first notebook, where the notice would fail strict nbval.
     subprocess.run([sys.executable, "-c", "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot"])
