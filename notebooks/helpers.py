@@ -20,6 +20,7 @@ __all__ = [
     "plot_mask",
     "plot_tokens",
     "COLORS",
+    "PALETTE",
 ]
 
 # One figure style for every notebook: sharp on GitHub and on high-density screens, text >= 9 pt.
