@@ -6,8 +6,8 @@ to point every badge, Colab fetch URL and clone command at a fork.
 
 What it owns, and nothing else:
 - in each notebook, the badge cell (first cell, tag ``lesson-badges``), the Colab set-up
-  cell (first code cell, tag ``lesson-colab``; it fetches every module in notebooks/, the one
-  list of files a notebook may import) and the closing "Next" cell (tag ``lesson-next``);
+  cell (first code cell, tag ``lesson-colab``; it fetches the lesson's modules that notebook
+  needs) and the closing "Next" cell (tag ``lesson-next``);
 - in README.md and WORKSHOP.md, the text between ``<!-- generated:NAME -->`` and
   ``<!-- /generated:NAME -->``.
 The title, question and time of a notebook are read from its title cell, so the README's
@@ -40,14 +40,36 @@ MODULES = {modules}
 if "google.colab" in sys.modules:
     import urllib.request
 
-    for module in MODULES:
+    for module in MODULES:  # to a temporary name first: an interrupted download leaves no broken module
         if not os.path.exists(module):
-            urllib.request.urlretrieve(f"{{REPOSITORY}}/notebooks/{{module}}", module)"""
+            urllib.request.urlretrieve(f"{{REPOSITORY}}/notebooks/{{module}}", module + ".part")
+            os.replace(module + ".part", module)"""
 
 
 def modules():
-    """The lesson's Python modules beside the notebooks: what the Colab cell fetches."""
+    """The lesson's Python modules beside the notebooks."""
     return sorted(path.name for path in NOTEBOOKS.glob("*.py"))
+
+
+def imports(source):
+    """The names of the lesson's modules that ``source`` imports."""
+    local = {name.removesuffix(".py") for name in modules()}
+    return set(re.findall(r"^\s*(?:from|import) (\w+)", source, re.M)) & local
+
+
+def needed_modules(path):
+    """What the Colab cell of notebook ``path`` fetches: the lesson's modules it imports (solutions
+    included), the checkers of its own exercises, and whatever those import in turn."""
+    nb = nbformat.read(path, as_version=4)
+    wanted = imports("\n".join(cell.source for cell in nb.cells))
+    if "exercises" in wanted and (NOTEBOOKS / f"exercises_{path.name[:2]}.py").exists():
+        wanted.add(f"exercises_{path.name[:2]}")  # exercises.py imports it by the exercise's name
+    todo = list(wanted)
+    while todo:
+        for name in imports((NOTEBOOKS / f"{todo.pop()}.py").read_text(encoding="utf-8")) - wanted:
+            wanted.add(name)
+            todo.append(name)
+    return sorted(f"{name}.py" for name in wanted)
 
 
 def read_target():
@@ -135,7 +157,8 @@ def update_notebooks(slug, branch):
         nb = nbformat.read(path, as_version=4)
         place(nb, BADGES, "markdown", badges(slug, branch, path.name), 0)
         first_code = next((j for j, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
-        colab = COLAB_CELL.format(raw=urls(slug, branch)["raw"], modules=repr(modules()).replace("'", '"'))
+        listed = ", ".join(f'"{module}"' for module in needed_modules(path))
+        colab = COLAB_CELL.format(raw=urls(slug, branch)["raw"], modules=f"[{listed}]")
         place(nb, COLAB, "code", colab, first_code)
         if i + 1 < len(paths):
             nxt = paths[i + 1].name

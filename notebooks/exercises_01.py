@@ -1,0 +1,43 @@
+"""Notebook 01's exercise checkers (one-hot logits); ``exercises.check`` is the front door.
+
+Each checker runs the learner's answer on cases of its own and raises AssertionError with a message
+that says what differs. A blank answer (None, or a function that still returns None) never reaches
+a checker: the front door says it is not answered yet.
+"""
+
+import math
+import numbers
+
+import torch
+import torch.nn.functional as F
+
+from helpers import seq_to_logits
+
+
+def _check_min_score(answer):
+    for classes, max_loss in ((10, 0.01), (2, 0.5), (2, 0.7), (1000, 0.001), (2, 2.0)):  # the last one: s = 0
+        expected = next(s for s in range(100) if math.log(1 + (classes - 1) * math.exp(-s)) < max_loss)
+        got = answer(classes, max_loss)
+        assert isinstance(got, numbers.Integral), f"return a whole-number score (an int), got {got!r}"
+        assert got == expected, f"for C={classes}, max_loss={max_loss} expected {expected}, got {got!r}"
+
+
+def _check_batch_loss(answer):
+    for s, classes, right, wrong in ((1.0, 10, 5, 1), (1000.0, 10, 2, 1), (1000.0, 10, 3, 0), (2.0, 3, 0, 4)):
+        logits = seq_to_logits([0] * (right + wrong), classes, s)
+        expected = F.cross_entropy(logits, torch.tensor([0] * right + [1] * wrong)).item()
+        got = answer(s, classes, right, wrong)
+        got = float(got)
+        assert math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-6), (
+            f"for s={s}, C={classes}, {right} right and {wrong} wrong expected {expected:.4f}, got {got:.4f}"
+        )
+
+
+# name: (checker, the hint shown after a first wrong attempt)
+EXERCISES = {
+    "01-min-score": (_check_min_score, "try s = 0, 1, 2, ... in log(1 + (C-1)·e^-s) until it drops below max_loss"),
+    "01-batch-loss": (
+        _check_batch_loss,
+        "weigh each closed form by its number of rows, divide by all rows; at s=1000 use a form without e^s",
+    ),
+}

@@ -1,0 +1,65 @@
+"""Notebook 04's exercise checkers (reduction modes); ``exercises.check`` is the front door.
+
+Each checker runs the learner's answer on cases of its own and raises AssertionError with a message
+that says what differs. A blank answer (None, or a function that still returns None) never reaches
+a checker: the front door says it is not answered yet.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def _check_guarded_mean(answer):
+    losses = torch.tensor([[1.0, 2.0, 7.0], [3.0, 5.0, 9.0]])
+    for mask, want in [([[1, 1, 0], [1, 0, 0]], 2.0), ([[0, 0, 0]] * 2, 0.0), ([[1, 1, 1]] * 2, 4.5)]:
+        got = answer(losses, torch.tensor(mask, dtype=torch.bool))
+        assert isinstance(got, torch.Tensor), f"expected a tensor, got {type(got).__name__}"
+        assert abs(got.item() - want) < 1e-5, f"for mask {mask} expected {want:.4f}, got {got.item():.4f}"
+
+
+def _check_weighted_mean(answer):
+    logits, weight = torch.randn(6, 3, generator=torch.Generator().manual_seed(4)), torch.tensor([0.5, 2, 3])
+    cases = ([0, 1, 2, 2, 1, 0], -100), ([2, -100, 0, -100, 2, 1], -100), ([2, -1, 0, -1, 2, 1], -1)
+    cases += (([2, 0, 1, 0, 2, 1], 0),)  # the sentinel is a real class id, as a pad id can be
+    for ids, ignore in cases:
+        target = torch.tensor(ids)
+        losses = F.cross_entropy(logits, target, weight=weight, ignore_index=ignore, reduction="none")
+        want = F.cross_entropy(logits, target, weight=weight, ignore_index=ignore).item()
+        got = answer(losses, target, weight, ignore)
+        assert isinstance(got, torch.Tensor), f"expected a tensor, got {type(got).__name__}"
+        case = f"for targets {ids}, weight {weight.tolist()} and ignore_index={ignore}"
+        kept = target != ignore
+        if abs(got.item() - losses.sum().item() / kept.sum().item()) < 1e-5:
+            case += ": that divides by the number of kept targets, not by the sum of their weights"
+        assert abs(got.item() - want) < 1e-5, f"{case} expected {want:.4f}, got {got.item():.4f}"
+
+
+def _check_micro_batch_loss(answer):
+    logits = torch.randn(9, 4, generator=torch.Generator().manual_seed(5), requires_grad=True)
+    target = torch.tensor([1, -100, -100, -100, 3, 0, 2, -100, 1])  # micro-batches keep 1, 0 and 4 targets
+    parts = [answer(logits[a:b], target[a:b], (target != -100).sum()) for a, b in ((0, 1), (1, 4), (4, 9))]
+    assert all(isinstance(p, torch.Tensor) for p in parts), "expected a tensor from every micro-batch"
+    assert all(p.requires_grad for p in parts), "return a loss autograd can follow back to the logits (no .detach())"
+    got, full = sum(parts), F.cross_entropy(logits, target)
+    message = f"losses add up to {got.item():.4f}, not {full.item():.4f}"
+    if math.isnan(got.item()):
+        message += " (a micro-batch with 0 kept targets gives nan under 'mean')"
+    assert abs(got.item() - full.item()) < 1e-5, message
+    grads = torch.autograd.grad(got, logits)[0], torch.autograd.grad(full, logits)[0]
+    assert torch.allclose(*grads, atol=1e-6), "the losses match the full batch, the gradients do not"
+
+
+# name: (checker, the hint shown after a first wrong attempt)
+EXERCISES = {
+    "04-guarded-mean": (_check_guarded_mean, "keep only masked-in losses (others may be nonzero); never divide by 0"),
+    "04-weighted-mean": (
+        _check_weighted_mean,
+        "divide the summed losses by the weights of the kept targets; select those targets before indexing weight",
+    ),
+    "04-micro-batch-loss": (
+        _check_micro_batch_loss,
+        "a micro-batch's 'mean' divides by its own kept count, not num_items",
+    ),
+}

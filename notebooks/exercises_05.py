@@ -1,0 +1,106 @@
+"""Notebook 05's exercise checkers (training with masks); ``exercises.check`` is the front door.
+
+Each checker runs the learner's answer on cases of its own and raises AssertionError with a message
+that says what differs. A blank answer (None, or a function that still returns None) never reaches
+a checker: the front door says it is not answered yet.
+"""
+
+import math
+import numbers
+
+import torch
+import torch.nn.functional as F
+
+
+def _check_response_labels(response_labels):
+    eos = 9
+    cases = [  # (seqs, prompt_lens, seq_lens, labels), padded with the EOS id 9
+        ([[4, 5, 8, 6, 9, 9], [1, 8, 2, 3, 7, 9]], [3, 2], [5, 6], [[-100, -100, 6, 9, -100], [-100, 2, 3, 7, 9]]),
+        ([[9, 8, 9, 9]], [2], [3], [[-100, 9, -100]]),  # the EOS id inside the prompt; an empty response
+        ([[3, 9, 8, 5, 9, 9, 9]], [3], [5], [[-100, -100, 5, 9, -100, -100]]),
+    ]
+    for seqs, prompt_lens, seq_lens, want in cases:
+        given = torch.tensor(seqs)
+        got = response_labels(given, torch.tensor(prompt_lens), torch.tensor(seq_lens))
+        assert isinstance(got, tuple) and len(got) == 2, "return a pair (inputs, labels)"
+        x, y = got
+        assert isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor), "return (inputs, labels) as tensors"
+        assert given.tolist() == seqs, "seqs was changed in place; clone the targets before masking"
+        case = f"for seqs {seqs}, prompt_lens {prompt_lens}, seq_lens {seq_lens} (EOS id {eos})"
+        assert x.tolist() == [s[:-1] for s in seqs], f"{case} the inputs should be seqs[:, :-1]"
+        assert y.tolist() == want, f"{case} the labels should be {want}, got {y.tolist()}"
+
+
+def _check_perplexity(perplexity):
+    gen = torch.Generator().manual_seed(5)
+    keeps = [[[1, 1, 1], [1, 0, 0]], [[0, 0]], [[1, 1], [1, 1], [1, 1]]]  # 4, 0 and 6 kept targets
+    batches = []
+    for keep in keeps:
+        keep = torch.tensor(keep, dtype=torch.bool)
+        logits = torch.randn(*keep.shape, 4, generator=gen) * 2
+        batches.append((logits, torch.randint(0, 4, keep.shape, generator=gen).masked_fill(~keep, -100)))
+    for chosen in (batches, batches[:1]):
+        logits = torch.cat([lg.flatten(0, 1) for lg, _ in chosen])
+        labels = torch.cat([lb.flatten() for _, lb in chosen])
+        want = F.cross_entropy(logits, labels).exp().item()
+        got = perplexity(chosen)
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        assert isinstance(got, numbers.Real), f"expected a float, got {type(got).__name__}"
+        assert not math.isnan(got), "got nan: a batch that keeps nothing adds 0 to the loss and 0 to the count"
+        means = [F.cross_entropy(lg.flatten(0, 1), lb.flatten()).item() for lg, lb in chosen[::2]]
+        guarded = [  # notebook 04's guarded mean, taken per batch: the empty batch gives 0
+            F.cross_entropy(lg.flatten(0, 1), lb.flatten(), reduction="sum").item() / max((lb != -100).sum().item(), 1)
+            for lg, lb in chosen
+        ]
+        averages = (math.exp(sum(means) / len(means)), sum(math.exp(m) for m in means) / len(means))
+        averages += (math.exp(sum(guarded) / len(guarded)),)
+        if len(chosen) > 1 and min(abs(got - a) for a in averages) < 1e-4:
+            raise AssertionError(f"got {got:.4f}, an average of per-batch values; the batches keep 4, 0, 6 targets")
+        assert not math.isclose(got, math.log(want), rel_tol=1e-5), f"got {got:.4f}, the mean loss: take its exp"
+        assert math.isclose(got, want, rel_tol=1e-5), f"for {len(chosen)} batch(es) expected {want:.4f}, got {got:.4f}"
+
+
+def _check_skip_empty_step(train_step):
+    torch.manual_seed(6)
+    model, reference = torch.nn.Embedding(5, 5), torch.nn.Embedding(5, 5)  # ids (B, T) -> logits (B, T, 5)
+    reference.load_state_dict(model.state_dict())
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+    reference_opt = torch.optim.AdamW(reference.parameters(), lr=0.1)
+    x, full = torch.tensor([[0, 1, 2], [3, 4, 0]]), torch.tensor([[1, 2, -100], [4, 0, 1]])
+    empty = torch.full((2, 3), -100)
+    for labels, name in ((full, "first batch"), (empty, "all-ignored batch"), (full, "third batch")):
+        before = model.weight.detach().clone()
+        got = train_step(model, opt, x, labels)
+        got = got.item() if isinstance(got, torch.Tensor) and got.numel() == 1 else got
+        assert isinstance(got, numbers.Real), f"return the loss as a float, got {type(got).__name__}"
+        if labels is empty:
+            assert got == 0.0, f"the loss of an all-ignored batch should be 0.0, got {got}"
+            assert torch.equal(model.weight, before), "the parameters changed on an all-ignored batch"
+            continue
+        want = F.cross_entropy(reference(x).flatten(0, 1), full.flatten())
+        reference_opt.zero_grad()
+        want.backward()
+        reference_opt.step()
+        assert math.isclose(got, want.item(), rel_tol=1e-5), f"{name}: loss {got:.4f}, expected {want.item():.4f}"
+        extra = " (zero the gradients first; no step on the all-ignored batch)" if name == "third batch" else ""
+        assert torch.allclose(model.weight, reference.weight, atol=1e-6), (
+            f"{name}: the parameters differ from one AdamW step on the token-mean loss{extra}"
+        )
+
+
+# name: (checker, the hint shown after a first wrong attempt)
+EXERCISES = {
+    "05-response-labels": (
+        _check_response_labels,
+        "target t is token t + 1: keep t from prompt_len - 1 to seq_len - 2; mask by length, not by value",
+    ),
+    "05-perplexity": (
+        _check_perplexity,
+        "sum the losses (reduction='sum') and the kept counts over all batches, divide once",
+    ),
+    "05-skip-empty-step": (
+        _check_skip_empty_step,
+        "divide the summed loss by kept.clamp(min=1); call opt.step() only if kept > 0",
+    ),
+}

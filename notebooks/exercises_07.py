@@ -1,0 +1,156 @@
+"""Notebook 07's exercise checkers (masked loss at scale); ``exercises.check`` is the front door.
+
+Each checker runs the learner's answer on cases of its own and raises AssertionError with a message
+that says what differs. A blank answer (None, or a function that still returns None) never reaches
+a checker: the front door says it is not answered yet.
+"""
+
+import torch
+import torch.nn.functional as F
+
+
+def _check_rank_loss(answer):
+    gen = torch.Generator().manual_seed(7)
+    weight = torch.randn(4, 3, generator=gen, requires_grad=True)
+    bias = torch.zeros(4, requires_grad=True)
+    for kept in ([3, 5], [2, 0], [1, 4, 0, 2], [0, 0]):  # kept targets per rank
+        world = len(kept)
+        inputs = torch.randn(world, 6, 3, generator=gen)
+        targets = torch.randint(0, 4, (world, 6), generator=gen)
+        targets = targets.masked_fill(torch.arange(6) >= torch.tensor(kept)[:, None], -100)
+        count = (targets != -100).sum()
+        losses = [answer(inputs[r] @ weight.T + bias, targets[r], count, world) for r in range(world)]
+        assert all(isinstance(loss, torch.Tensor) and loss.numel() == 1 for loss in losses), "return a scalar tensor"
+        case = f"with kept targets per rank {kept}"
+        assert all(torch.isfinite(loss) for loss in losses), f"{case} a rank's loss is not finite: guard the count"
+        per_rank = [torch.autograd.grad(loss, (weight, bias), allow_unused=True) for loss in losses]
+        ddp = [sum(g[i] if g[i] is not None else 0 for g in per_rank) / world for i in range(2)]  # DDP averages
+        full = F.cross_entropy(inputs.reshape(-1, 3) @ weight.T + bias, targets.flatten(), reduction="sum")
+        want = torch.autograd.grad(full / count.clamp(min=1), (weight, bias))
+        assert all(torch.isfinite(torch.as_tensor(g)).all() for g in ddp), f"{case} the gradients hold nan"
+        if count > 0 and all(torch.allclose(g * world, w, atol=1e-6) for g, w in zip(ddp, want, strict=True)):
+            raise AssertionError(f"{case} the averaged gradients are world_size times too small (DDP averages)")
+        assert all(torch.allclose(torch.as_tensor(g), w, atol=1e-6) for g, w in zip(ddp, want, strict=True)), (
+            f"{case} DDP's averaged gradients differ from the whole batch's token mean"
+        )
+
+
+class _Projections(torch.overrides.TorchFunctionMode):
+    """Records the rows of every matrix product whose output is vocabulary wide."""
+
+    def __init__(self, vocab):
+        super().__init__()
+        self.vocab, self.rows = vocab, []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        name = getattr(func, "__name__", "")
+        if name in {"matmul", "__matmul__", "__rmatmul__", "mm", "addmm", "linear", "einsum"}:
+            if isinstance(out, torch.Tensor) and out.dim() >= 1 and out.shape[-1] == self.vocab:
+                self.rows.append(out.numel() // self.vocab)
+        return out
+
+
+def _check_chunked_eval_loss(answer):
+    gen = torch.Generator().manual_seed(8)
+    vocab, chunk = 50, 3
+    for kept in (torch.tensor([1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1]).bool(), torch.zeros(11, dtype=torch.bool)):
+        hidden = torch.randn(11, 4, generator=gen).requires_grad_()  # as a model's: they require gradients
+        weight = torch.randn(vocab, 4, generator=gen).requires_grad_()
+        targets = torch.randint(0, vocab, (11,), generator=gen).masked_fill(~kept, -100)
+        probe = _Projections(vocab)
+        with probe:
+            loss = answer(hidden, weight, targets, chunk)
+        n = int(kept.sum())
+        case = f"with {n} kept targets"
+        assert isinstance(loss, torch.Tensor) and loss.numel() == 1, f"{case}, return a scalar tensor"
+        with torch.no_grad():
+            want = F.cross_entropy(hidden @ weight.T, targets, reduction="sum") / max(n, 1)
+        assert torch.isfinite(loss), f"{case} your loss is {loss.item()}: guard the count"
+        assert torch.allclose(loss, want, atol=1e-5), (
+            f"{case} your loss is {loss.item():.4f}; the token mean is {want.item():.4f}"
+        )
+        assert loss.grad_fn is None, f"{case} your loss carries a graph for gradients: compute it under torch.no_grad()"
+        assert max(probe.rows, default=0) <= chunk, (
+            f"one projection covers {max(probe.rows)} rows, more than chunk_size"
+        )
+        assert sum(probe.rows) == n, f"{sum(probe.rows)} rows were projected, but only {n} are kept: select them first"
+
+
+def _check_loss_with_z(answer):
+    gen = torch.Generator().manual_seed(9)
+    target = torch.tensor([1, -100, -100, -100, 3, 0, 2, -100, 1])  # micro-batches keep 1, 0 and 4 targets
+    parts = ((0, 1), (1, 4), (4, 9))
+    large = torch.randn(9, 5, generator=gen)
+    large[target == -100] += 40.0  # padding rows: large logits that no target constrains
+    filled = large.detach().clone()
+    filled[target == -100] = torch.finfo(torch.float32).min  # padding rows filled as notebook 03 fills them
+    cases = (
+        (1e-4, target, large),
+        (1e-2, target, large),
+        (1e-4, torch.full((9,), -100), large),
+        (1e-4, target, filled),
+    )
+    for z_weight, labels, values in cases:
+        logits = values.clone().requires_grad_()
+        kept = labels != -100
+        num_items = kept.sum()
+        got = [answer(logits[a:b], labels[a:b], num_items, z_weight) for a, b in parts]
+        assert all(isinstance(g, torch.Tensor) and g.numel() == 1 for g in got), "return a scalar tensor"
+        total = sum(got)
+        padding = "finfo.min" if values is filled else "large logits"
+        case = f"with z_weight={z_weight}, {int(num_items)} kept targets and padding rows of {padding}"
+        with torch.no_grad():
+            ce = F.cross_entropy(logits, labels, reduction="sum") / num_items.clamp(min=1)
+            z2 = logits.logsumexp(dim=-1).pow(2)
+            z_kept = logits[kept].logsumexp(dim=-1).pow(2).sum()
+            want = ce + z_weight * z_kept / num_items.clamp(min=1)
+            wrong = {  # what common slips give, as the z-loss part of the sum
+                "averaged over all 9 positions (mask, then .mean())": z_kept / 9,
+                "averaged over each micro-batch's own rows (mask, then .mean(), per micro-batch)": sum(
+                    logits[a:b][kept[a:b]].logsumexp(dim=-1).pow(2).sum() / (b - a) for a, b in parts
+                ),
+                "taken over every row, padding included": z2.sum() / num_items.clamp(min=1),
+            }
+        if torch.isnan(total) and num_items > 0 and values is filled:
+            raise AssertionError(
+                f"{case} the sum is nan: a row of finfo.min has z² = inf, and inf × 0 = nan; select the kept rows "
+                "before logsumexp"
+            )
+        if torch.isnan(total) and num_items > 0:
+            raise AssertionError(f"{case} the sum is nan: a micro-batch with no kept target must not take its own mean")
+        assert torch.isfinite(total), f"{case} the sum is {total.item()}: guard num_items"
+        z_part = (total.detach() - ce) / z_weight
+        for name, value in wrong.items():
+            if (
+                num_items > 0
+                and torch.isclose(z_part, value, rtol=1e-2)
+                and not torch.isclose(value, z_kept / num_items)
+            ):
+                raise AssertionError(f"{case} your z-loss is {name}")
+        assert torch.allclose(total, want, atol=1e-6, rtol=1e-6), (
+            f"{case} your losses add up to {total.item():.6f}; cross-entropy mean plus z-loss: {want.item():.6f}"
+        )
+        grad, want_grad = (
+            torch.autograd.grad(total, logits),
+            torch.autograd.grad(
+                F.cross_entropy(logits, labels, reduction="sum") / num_items.clamp(min=1)
+                + z_weight * logits[kept].logsumexp(dim=-1).pow(2).sum() / num_items.clamp(min=1),
+                logits,
+            ),
+        )
+        assert torch.allclose(grad[0], want_grad[0], atol=1e-6), f"{case} the losses match but the gradients do not"
+
+
+# name: (checker, the hint shown after a first wrong attempt)
+EXERCISES = {
+    "07-rank-loss": (_check_rank_loss, "DDP averages the ranks' gradients: see the table of section 1"),
+    "07-chunked-eval-loss": (
+        _check_chunked_eval_loss,
+        "build the mask from targets, select the kept rows first (section 6), then split",
+    ),
+    "07-loss-with-z": (
+        _check_loss_with_z,
+        "the z-loss takes the same kept rows and the same denominator as the cross-entropy (section 8)",
+    ),
+}
