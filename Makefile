@@ -14,8 +14,13 @@ READY := $(VENV)/.ready
 
 .PHONY: lab test execute check-outputs retarget benchmark format clean
 
+# Jupyter refuses to start as root unless told; as root (Docker, devcontainers, cloud notebooks) allow it.
+AS_ROOT := $(filter 0,$(shell id -u 2>/dev/null))
+ROOT_NOTE := make lab: running as root (a container?), so JupyterLab starts with --allow-root
+
 lab: $(READY)
-	$(BIN)/jupyter lab notebooks/
+	@$(if $(AS_ROOT),echo "$(ROOT_NOTE)")
+	$(BIN)/jupyter lab notebooks/ $(if $(AS_ROOT),--allow-root)
 
 test: $(READY)
 	$(BIN)/ruff check .

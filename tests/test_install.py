@@ -14,6 +14,7 @@ def pip_calls(monkeypatch):
     calls = []
     monkeypatch.setattr(install, "pip", lambda *args: calls.append(args) or True)
     monkeypatch.setattr(install.subprocess, "run", lambda *args, **kwargs: None)  # the font-cache warm-up
+    monkeypatch.setattr(install, "installed_torch", lambda: "installed: torch (stand-in)")
     return calls
 
 
@@ -40,7 +41,23 @@ def test_when_the_cpu_index_cannot_be_reached_the_plain_pin_is_installed_with_a_
     monkeypatch.setattr(install, "reachable", lambda url, seconds=5: False)
     install.main([])
     assert pip_calls == [("-r", str(install.REQUIREMENTS))]
-    assert "did not answer within 5 s" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "did not answer within 5 s" in out and "that is the CUDA build" not in out  # no guess at the build
+    assert out.rstrip().endswith("installed: torch (stand-in)")  # what was installed, asked afterwards
+
+
+@pytest.mark.parametrize(
+    "version, cuda, said",
+    [("2.13.0+cpu", "", "the CPU build"), ("2.6.0+cu124", "12.4", "a CUDA 12.4 build"), ("2.6.0", "12.4", "CUDA 12.4")],
+)
+def test_the_set_up_reports_the_torch_build_that_was_installed(version, cuda, said):
+    assert said in install.describe_torch(version, cuda) and version in install.describe_torch(version, cuda)
+
+
+def test_the_installed_torch_is_asked_of_torch_itself():
+    import torch
+
+    assert install.installed_torch().startswith(f"installed: torch {torch.__version__}, ")
 
 
 @pytest.mark.parametrize("platform, choice", [("darwin", "cpu"), ("win32", "cpu"), ("linux", "cuda")])

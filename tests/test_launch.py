@@ -151,6 +151,45 @@ def test_retargeting_leaves_notebook_outputs_and_execution_counts_alone(fork):
         assert [(c.id, c.get("execution_count"), c.get("outputs")) for c in after.cells] == recorded
 
 
+@pytest.mark.skipif(shutil.which("make") is None or not hasattr(os, "geteuid"), reason="needs make and a Unix user id")
+def test_make_lab_starts_jupyterlab_as_root_only_when_run_as_root():
+    dry_run = subprocess.run(["make", "-n", "lab"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    command = next(line for line in dry_run.splitlines() if "jupyter lab notebooks/" in line)
+    assert ("--allow-root" in command) == (os.geteuid() == 0), command
+    assert ("running as root (a container?), so JupyterLab starts with --allow-root" in dry_run) == (os.geteuid() == 0)
+
+
+@pytest.mark.skipif(shutil.which("make") is None or not hasattr(os, "killpg"), reason="needs make and Unix signals")
+def test_make_lab_really_starts_jupyterlab(tmp_path):
+    """As whoever runs the tests (root in many containers and CI): the server comes up, then is stopped."""
+    import signal
+    import time
+
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path), "BROWSER": "true"}  # no browser opens
+    lab = subprocess.Popen(
+        ["make", "lab"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    seen = []
+    try:
+        give_up = time.monotonic() + 120  # only against a hang; nothing here is a measured claim
+        while time.monotonic() < give_up and (line := lab.stdout.readline()):
+            seen.append(line)
+            if "is running at" in line or "Running as root is not recommended" in line:
+                break
+    finally:
+        os.killpg(lab.pid, signal.SIGTERM)
+        lab.wait(timeout=30)
+        lab.stdout.close()
+    text = "".join(seen)
+    assert "is running at" in text and "Running as root is not recommended" not in text, text[-2000:]
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_retarget_hands_repo_and_branch_to_the_navigation_tool():
     command = ["make", "-n", "retarget", f"REPO={FORK}", f"BRANCH={FORK_BRANCH}"]

@@ -7,7 +7,8 @@ only in cells tagged ``nbval-ignore-output`` (timings) is left as it is.
 
     python tools/execute.py                      # every notebook
     python tools/execute.py notebooks/03_*.ipynb  # some of them
-    python tools/execute.py --check              # run copies elsewhere; fail if any output differs
+    python tools/execute.py --check              # run copies elsewhere, with another CPU's kernels
+                                                 # (ATEN_CPU_CAPABILITY=default); fail if an output differs
 """
 
 import argparse
@@ -104,8 +105,53 @@ def execute(path):
     return seconds
 
 
+# What another machine changes, played here: torch picks its CPU kernels by the processor's vector
+# instructions (AVX-512, AVX2, or none), and kernels of another width sum floats in another order. Forcing
+# the plain kernels shows, on one machine, the last-digit drift that another CPU would give.
+ANOTHER_CPU = {"ATEN_CPU_CAPABILITY": "default"}
+
+
 def check(paths):
-    """Execute copies of the notebooks in a folder elsewhere; return the names whose outputs differ."""
+    """Execute copies of the notebooks in a folder elsewhere, with another CPU's kernels; return the names
+    whose outputs differ outside cells tagged nbval-ignore-output."""
+    differs = []
+    saved = {name: os.environ.get(name) for name in ANOTHER_CPU}
+    os.environ.update(ANOTHER_CPU)  # the kernels inherit it
+    try:
+        differs = compare_copies(paths)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return differs
+
+
+def shown(cell):
+    """What a compared cell shows as text (printed lines, plain-text results), and whether it drew a figure."""
+    lines = []
+    for out in cell.get("outputs", []):
+        data = out.get("data", {})
+        lines += "".join(out.get("text", "") or data.get("text/plain", "")).splitlines()
+        lines += ["<a figure>"] if "image/png" in data else []
+    return lines
+
+
+def first_differences(stored, new, most=6):
+    """Up to ``most`` lines that say which compared cells differ, and how."""
+    found = []
+    for i, (old, now) in enumerate(zip(stored.cells, new.cells, strict=False)):
+        if old.cell_type != "code" or VARIES in old.get("metadata", {}).get("tags", []) or old.outputs == now.outputs:
+            continue
+        pairs = [(a, b) for a, b in zip(shown(old), shown(now), strict=False) if a != b] or [("<same text>", "")]
+        found += [
+            f"cell {i}: {a!r} -> {b!r}" if b else f"cell {i}: a figure or another output differs" for a, b in pairs
+        ]
+    return found[:most]
+
+
+def compare_copies(paths):
     differs = []
     with tempfile.TemporaryDirectory(prefix="lesson-copy-") as folder:
         copy = pathlib.Path(folder) / "notebooks"
@@ -119,6 +165,8 @@ def check(paths):
             print(f"{path.name}: {verdict} ({seconds:.1f} s, run in {copy})", flush=True)
             if not same_but_timings:
                 differs.append(path.name)
+                for line in first_differences(nbformat.reads(stored, 4), nb):
+                    print(f"  {line}", flush=True)
     return differs
 
 
@@ -131,7 +179,7 @@ def main(argv):
     if args.check:
         differs = check(paths)
         if differs:
-            sys.exit(f"outputs differ when run at another path: {', '.join(differs)}")
+            sys.exit(f"outputs differ when run at another path with another CPU's kernels: {', '.join(differs)}")
         return
     for path in paths:
         print(f"{path.name}: executed in {execute(path):.1f} s", flush=True)

@@ -59,6 +59,23 @@ def compile_installed():
         subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", folder], stdout=subprocess.DEVNULL)
 
 
+def describe_torch(version, cuda):
+    """One line that says which torch build is installed, from its version and ``torch.version.cuda``."""
+    build = f"a CUDA {cuda} build (it runs on the CPU too)" if cuda else "the CPU build"
+    return f"installed: torch {version}, {build}"
+
+
+def installed_torch():
+    """What pip actually installed, asked of torch itself: a guess made before the install can be wrong
+    (where the CPU index cannot be reached, pip may still find a CPU wheel in a local mirror)."""
+    probe = "import torch; print(torch.__version__); print(torch.version.cuda or '')"
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    lines = found.stdout.splitlines()
+    if found.returncode != 0 or not lines:
+        return "note: torch could not be imported after the install (see pip's messages above)"
+    return describe_torch(lines[0], lines[1] if len(lines) > 1 else "")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--torch", choices=["cpu", "cuda"], default="cpu", help="which torch build on Linux")
@@ -68,7 +85,7 @@ def main(argv=None):
         if not reachable(f"{CPU_INDEX}/torch/"):
             print(
                 f"note: PyTorch's CPU wheel index ({CPU_INDEX}) did not answer within {PROBE_SECONDS} s; "
-                f"installing torch=={version} as pip finds it (from PyPI, that is the CUDA build)",
+                f"installing torch=={version} from wherever pip finds it (on PyPI, the Linux wheel is the CUDA build)",
                 flush=True,
             )
         elif not pip("--no-deps", "--index-url", CPU_INDEX, f"torch=={version}"):
@@ -76,6 +93,7 @@ def main(argv=None):
     if not pip("-r", str(REQUIREMENTS)):
         raise SystemExit("pip could not install requirements.txt (see its message above)")
     compile_installed()
+    print(installed_torch(), flush=True)
     # The first matplotlib import builds a font cache and says so on stderr: do it here, not in
     # the first notebook, where the notice would fail strict nbval.
     subprocess.run([sys.executable, "-c", "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot"])
