@@ -8,6 +8,19 @@ a checker: the front door says it is not answered yet.
 import torch
 
 
+def _first_turn_only(wanted):
+    """``wanted`` with every assistant turn after the first one set to -100."""
+    rows = []
+    for row in wanted:
+        kept = [label != -100 for label in row]
+        if True not in kept:
+            rows.append(row)
+            continue
+        first_end = next((t for t in range(kept.index(True), len(row)) if not kept[t]), len(row))
+        rows.append(row[:first_end] + [-100] * (len(row) - first_end))
+    return rows
+
+
 def _check_assistant_labels(assistant_labels):
     # <|user|>=11 <|assistant|>=12 <|end|>=13, pad 0; the third chat was cut off inside an assistant turn
     ids = torch.tensor(
@@ -22,7 +35,18 @@ def _check_assistant_labels(assistant_labels):
         [-100, -100, -100, -100, 9, 13, -100, -100, -100, -100],
         [-100, -100, -100, -100, -100, 9, 10, 4, 5, 6],
     ]
-    for input_ids, wanted in [(ids, want), (ids[1:2, :6], [want[1][:6]])]:
+    # Two assistant turns per chat: notebook 06's chat, and one whose second turn was cut off.
+    two_turns = torch.tensor(
+        [
+            [11, 4, 13, 12, 4, 5, 13, 11, 6, 7, 8, 13, 12, 9, 10, 13],
+            [11, 6, 13, 12, 9, 13, 11, 7, 13, 12, 10, 4, 5, 6, 7, 8],
+        ]
+    )
+    want_two = [
+        [-100, -100, -100, -100, 4, 5, 13, -100, -100, -100, -100, -100, -100, 9, 10, 13],
+        [-100, -100, -100, -100, 9, 13, -100, -100, -100, -100, 10, 4, 5, 6, 7, 8],
+    ]
+    for input_ids, wanted in [(ids, want), (ids[1:2, :6], [want[1][:6]]), (two_turns, want_two)]:
         before = input_ids.clone()
         got = assistant_labels(input_ids, 12, 13)
         assert isinstance(got, torch.Tensor), f"expected a tensor, got {type(got).__name__}"
@@ -32,6 +56,11 @@ def _check_assistant_labels(assistant_labels):
         message = f"for input_ids {input_ids.tolist()} expected {wanted}, got {got.tolist()}"
         if got[:, :-1].tolist() == [row[1:] for row in wanted] or got[:, 1:].tolist() == [row[:-1] for row in wanted]:
             message += " (shifted by one: transformers labels line up with input_ids; the model shifts them)"
+        elif got.tolist() == _first_turn_only(wanted) != wanted:
+            message += (
+                " (only the first assistant turn is labelled: a chat can hold several, and every one of them,"
+                " with its end token, is a target)"
+            )
         assert got.tolist() == wanted, message
 
 

@@ -22,3 +22,17 @@ def test_06_assistant_labels_names_a_shift():
 
     passed, message = run_check("06-assistant-labels", shifted)
     assert not passed and "shifted by one" in message
+
+
+def test_06_assistant_labels_names_labelling_only_the_first_assistant_turn():
+    def first_turn_only(input_ids, assistant_id, end_id):
+        labels = torch.full_like(input_ids, -100)
+        for b, row in enumerate(input_ids.tolist()):
+            if assistant_id in row:
+                start = row.index(assistant_id) + 1  # list.index finds the first header only
+                end = row.index(end_id, start) + 1 if end_id in row[start:] else len(row)
+                labels[b, start:end] = input_ids[b, start:end]
+        return labels
+
+    passed, message = run_check("06-assistant-labels", first_turn_only)
+    assert not passed and "only the first assistant turn" in message
