@@ -270,7 +270,8 @@ def plot_heatmap(
     hidden = _cell_mask(ignored, data.shape, "ignored")
     finite = torch.isfinite(data)
     shown = finite & ~hidden  # the cells the colour scale is drawn from
-    ax = _new_axes(ax, data.shape[1], data.shape[0])
+    marked = bool(hidden.any() or not finite.all())  # a legend above the grid: room for it in a new figure
+    ax = _new_axes(ax, data.shape[1] + (3 if marked and not discrete else 0), data.shape[0])
     colormap = matplotlib.colormaps[cmap] if isinstance(cmap, str) else cmap
     legend = []
     if discrete:
