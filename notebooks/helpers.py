@@ -47,8 +47,12 @@ COLORS = {
     "prompt": "#E69F00",  # a prompt token
     "plain": "#F7F7F7",  # a cell that only carries a value
 }
-# Line and bar colours, in order: the Okabe-Ito palette, which stays distinct for colour-blind readers.
-PALETTE = ["#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#000000"]
+# Line and bar colours of data series (runs, averages, timings), in order. None of them is a token-role colour
+# above, so a blue line never reads as "kept" or a green bar as "EOS": black, reddish purple (Okabe-Ito),
+# indigo, olive and wine (Paul Tol), told apart by readers with the common colour-vision deficiencies.
+PALETTE = ["#000000", "#CC79A7", "#332288", "#999933", "#882255"]
+# How a heatmap marks a cell that holds no finite number (nan, inf, -inf): a hatch, not a colour.
+NONFINITE_HATCH = "xxx"
 
 
 def setup(seed=0):
@@ -216,6 +220,22 @@ def _as_2d(values, what):
     return values.detach()
 
 
+def _cell_mask(cells, shape, what):
+    """``cells`` (None, a bool tensor with one entry per row, or one per cell) as a (rows, columns) bool tensor."""
+    if cells is None:
+        return torch.zeros(shape, dtype=torch.bool)
+    if not isinstance(cells, torch.Tensor) or cells.dtype != torch.bool:
+        got = f"a {cells.dtype} tensor" if isinstance(cells, torch.Tensor) else type(cells).__name__
+        raise TypeError(f"{what} must be a bool tensor (True where a row or cell is ignored), got {got}")
+    if cells.shape == shape[:1]:
+        return cells[:, None].expand(shape)
+    if cells.shape == shape:
+        return cells
+    raise ValueError(
+        f"{what} must have shape ({shape[0]},) (one per row) or {tuple(shape)} (one per cell), got {tuple(cells.shape)}"
+    )
+
+
 def plot_heatmap(
     values,
     title="",
@@ -226,29 +246,86 @@ def plot_heatmap(
     cmap="viridis",
     row_labels=None,
     fmt="{:.3g}",
+    ignored=None,
+    discrete=False,
 ):
-    """Draw a 2-D tensor of numbers as a heatmap with a colour bar; returns the Axes.
+    """Draw a 2-D tensor of numbers as a heatmap; returns the Axes.
 
-    For a diverging quantity (a gradient), pass ``cmap="RdBu_r"``: the scale is then centred on 0.
-    ``row_labels`` names the rows (default: their numbers); ``fmt`` formats the numbers written in the cells.
+    The colour scale spans the finite values only. A cell holding ``nan``, ``inf`` or ``-inf`` is hatched,
+    its value written in it, and named in a legend. ``ignored`` (a bool tensor, one entry per row or per cell)
+    draws those cells in the lesson's grey for "ignored" (``COLORS["ignored"]``), outside the colour scale.
+    ``discrete=True`` gives each distinct value its own colour, named in a legend instead of a colour bar
+    (for data that holds only a few values, such as one-hot logits). For a diverging quantity (a gradient),
+    pass ``cmap="RdBu_r"``: the scale is then centred on 0. ``row_labels`` names the rows (default: their
+    numbers); ``fmt`` formats the numbers written in the cells and the legend.
 
-    >>> ax = plot_heatmap(torch.eye(3), title="identity")  # doctest: +SKIP
+    >>> ax = plot_heatmap(torch.tensor([[0.5, float("nan")]]), title="one nan")  # doctest: +SKIP
     """
+    import matplotlib
+    import matplotlib.colors
+    import matplotlib.patches
+    import numpy as np
+
     data = _as_2d(values, "values").float()
-    ax = _new_axes(ax, data.shape[1], data.shape[0])
-    limit = data.abs().max().item() or 1.0
-    bounds = {"vmin": -limit, "vmax": limit} if cmap in ("RdBu_r", "RdBu", "coolwarm") else {}
-    image = ax.imshow(data.numpy(), cmap=cmap, aspect="auto", **bounds)
-    ax.figure.colorbar(image, ax=ax, shrink=0.9)
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xticks=range(data.shape[1]))
+    hidden = _cell_mask(ignored, data.shape, "ignored")
+    finite = torch.isfinite(data)
+    shown = finite & ~hidden  # the cells the colour scale is drawn from
+    marked = bool(hidden.any() or not finite.all())  # a legend above the grid: room for it in a new figure
+    ax = _new_axes(ax, data.shape[1] + (3 if marked and not discrete else 0), data.shape[0])
+    colormap = matplotlib.colormaps[cmap] if isinstance(cmap, str) else cmap
+    legend = []
+    if discrete:
+        levels = data[shown].unique().tolist()
+        if len(levels) > 8:
+            raise ValueError(f"discrete=True draws one colour per value, at most 8; got {len(levels)} distinct values")
+        colours = colormap(np.linspace(0.0, 1.0, len(levels))) if len(levels) > 1 else colormap([0.5])
+        colormap = matplotlib.colors.ListedColormap(colours)
+        codes = torch.bucketize(data.nan_to_num(), torch.tensor(levels or [0.0]))
+        pixels, bounds = codes.float(), {"vmin": -0.5, "vmax": len(colours) - 0.5}
+        legend += [
+            matplotlib.patches.Patch(color=c, label=fmt.format(v)) for c, v in zip(colours, levels, strict=False)
+        ]
+    else:
+        scale = data[shown]
+        low, high = (scale.min().item(), scale.max().item()) if scale.numel() else (0.0, 1.0)
+        if cmap in ("RdBu_r", "RdBu", "coolwarm"):
+            limit = max(abs(low), abs(high)) or 1.0
+            low, high = -limit, limit
+        pixels, bounds = data, {"vmin": low, "vmax": high}
+    masked = np.ma.masked_array(pixels.numpy(), mask=(~shown).numpy())
+    image = ax.imshow(masked, cmap=colormap.with_extremes(bad="white"), aspect="auto", **bounds)
+    if not discrete:
+        ax.figure.colorbar(image, ax=ax, shrink=0.9)
+    for row, col in hidden.nonzero().tolist():
+        ax.add_patch(matplotlib.patches.Rectangle((col - 0.5, row - 0.5), 1, 1, color=COLORS["ignored"], lw=0))
+    for row, col in (~finite).nonzero().tolist():
+        box = matplotlib.patches.Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, lw=0, hatch=NONFINITE_HATCH)
+        ax.add_patch(box)
+    if hidden.any():
+        legend.append(matplotlib.patches.Patch(color=COLORS["ignored"], label="ignored"))
+    if not finite.all():
+        legend.append(matplotlib.patches.Patch(facecolor="white", hatch=NONFINITE_HATCH, label="not finite (nan, inf)"))
+    ax.set(xlabel=xlabel, ylabel=ylabel, xticks=range(data.shape[1]))
     ax.set_yticks(range(data.shape[0]), row_labels if row_labels is not None else range(data.shape[0]))
     if annotate and data.numel() <= 120:
         for (row, col), v in zip(
-            torch.cartesian_prod(*map(torch.arange, data.shape)).tolist(), data.flatten(), strict=True
+            torch.cartesian_prod(*map(torch.arange, data.shape)).tolist(), data.flatten().tolist(), strict=True
         ):
-            shade = image.cmap(image.norm(v.item()))
+            if not math.isfinite(v):  # written on a white box over the hatch
+                box = {"facecolor": "white", "edgecolor": "none", "pad": 1}
+                ax.text(col, row, str(v), ha="center", va="center", color="black", bbox=box)
+                continue
+            shade = (1.0, 1.0, 1.0) if hidden[row, col] else image.cmap(image.norm(pixels[row, col].item()))
             dark = 0.299 * shade[0] + 0.587 * shade[1] + 0.114 * shade[2] < 0.5
-            ax.text(col, row, fmt.format(v.item()), ha="center", va="center", color="white" if dark else "black")
+            ax.text(col, row, fmt.format(v), ha="center", va="center", color="white" if dark else "black")
+    if discrete:  # one legend beside the grid, as plot_tokens has
+        ax.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        ax.set_title(title)
+    elif legend:  # the colour bar takes the right: the legend goes between the title and the grid
+        ax.legend(handles=legend, loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=len(legend), borderaxespad=0)
+        ax.set_title(title, pad=24)
+    else:
+        ax.set_title(title)
     return ax
 
 

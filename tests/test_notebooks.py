@@ -53,11 +53,27 @@ def test_notebook_was_executed_top_to_bottom_in_a_fresh_kernel(path):
     assert counts == list(range(1, len(counts) + 1)), "run `make execute` to refresh the outputs"
 
 
+# An error shown on purpose is caught and its one line printed (`IndexError: Target -1 is out of bounds.`):
+# a stored error, or a cell tagged raises-exception, stops "Run all" in front-ends that do not honour the tag,
+# and `%xmode` would change how every later error of the session is shown.
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_notebook_shows_errors_only_in_cells_tagged_raises_exception(path):
+def test_notebook_stores_no_error_output(path):
     for cell in code_cells(load(path)):
-        errors = [out for out in cell.outputs if out.output_type == "error"]
-        assert not errors or "raises-exception" in tags(cell), cell.source[:80]
+        assert not [out for out in cell.outputs if out.output_type == "error"], cell.source[:80]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_tags_no_cell_raises_exception(path):
+    for cell in load(path).cells:
+        assert "raises-exception" not in tags(cell), cell.source[:80]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_leaves_the_exception_mode_of_the_session_alone(path):
+    for cell in code_cells(load(path)):
+        assert "%xmode" not in cell.source, cell.source[:80]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -89,14 +105,6 @@ def test_notebook_outputs_hold_no_path_library_file_or_line_of_the_machine_that_
     for cell in code_cells(load(path)):
         for text in output_texts(cell):
             assert not MACHINE_SPECIFIC.search(text), f"{cell.source[:60]!r} printed {text[:200]!r}"
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_notebook_shows_an_intended_error_as_its_one_line(path):
-    for cell in code_cells(load(path)):
-        for out in (o for o in cell.outputs if o.output_type == "error"):
-            shown = [line for line in ANSI.sub("", "".join(out.traceback)).splitlines() if line.strip()]
-            assert shown == [f"{out.ename}: {out.evalue}"], shown
 
 
 def test_the_portability_check_catches_a_traceback_through_a_library():
