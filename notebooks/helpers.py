@@ -248,6 +248,7 @@ def plot_heatmap(
     fmt="{:.3g}",
     ignored=None,
     discrete=False,
+    colorbar=True,
 ):
     """Draw a 2-D tensor of numbers as a heatmap; returns the Axes.
 
@@ -257,7 +258,8 @@ def plot_heatmap(
     ``discrete=True`` gives each distinct value its own colour, named in a legend instead of a colour bar
     (for data that holds only a few values, such as one-hot logits). For a diverging quantity (a gradient),
     pass ``cmap="RdBu_r"``: the scale is then centred on 0. ``row_labels`` names the rows (default: their
-    numbers); ``fmt`` formats the numbers written in the cells and the legend.
+    numbers); ``fmt`` formats the numbers written in the cells and the legend. ``colorbar=False`` leaves the
+    colour bar out (for panels that share one).
 
     >>> ax = plot_heatmap(torch.tensor([[0.5, float("nan")]]), title="one nan")  # doctest: +SKIP
     """
@@ -294,7 +296,7 @@ def plot_heatmap(
         pixels, bounds = data, {"vmin": low, "vmax": high}
     masked = np.ma.masked_array(pixels.numpy(), mask=(~shown).numpy())
     image = ax.imshow(masked, cmap=colormap.with_extremes(bad="white"), aspect="auto", **bounds)
-    if not discrete:
+    if colorbar and not discrete:
         ax.figure.colorbar(image, ax=ax, shrink=0.9)
     for row, col in hidden.nonzero().tolist():
         ax.add_patch(matplotlib.patches.Rectangle((col - 0.5, row - 0.5), 1, 1, color=COLORS["ignored"], lw=0))

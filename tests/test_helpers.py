@@ -285,6 +285,14 @@ def test_plot_heatmap_discrete_names_each_value_in_a_legend_instead_of_a_colour_
     plt.close(ax.figure)
 
 
+def test_plot_heatmap_leaves_the_colour_bar_out_for_panels_that_share_one():
+    import matplotlib.pyplot as plt
+
+    with_bar, without = plot_heatmap(torch.eye(2)), plot_heatmap(torch.eye(2), colorbar=False)
+    assert (len(with_bar.figure.axes), len(without.figure.axes)) == (2, 1)
+    plt.close("all")
+
+
 def test_plot_heatmap_discrete_refuses_more_values_than_it_can_tell_apart():
     with pytest.raises(ValueError, match="at most 8; got 12 distinct values"):
         plot_heatmap(torch.arange(12.0).reshape(3, 4), discrete=True)
