@@ -1,0 +1,122 @@
+"""Notebook 08's exercise checkers (masks beyond next-token prediction); ``exercises.check`` is the front door.
+
+Each checker runs the learner's answer on cases of its own and raises AssertionError with a message
+that says what differs, and names the classic mistake when the answer matches it. A blank answer
+(None, or a function that still returns None) never reaches a checker: the front door says so.
+"""
+
+import math
+
+import torch
+
+# (word_ids, word_labels, token labels) with B-PER=1 I-PER=2 B-LOC=3 I-LOC=4; None marks special tokens and padding.
+B_TO_I = {1: 2, 3: 4}
+ALIGN_CASES = [
+    ([None, 0, 1, 2, 3, 3, None], [1, 0, 0, 3], [-100, 1, 0, 0, 3, 4, -100]),
+    ([None, 0, 0, 0, 1, None, None, None], [3, 0], [-100, 3, 4, 4, 0, -100, -100, -100]),
+    ([None, 0, 1, 1, 2, 2, None], [1, 2, 0], [-100, 1, 2, 2, 0, 0, -100]),
+]
+
+
+def _align(word_ids, word_labels, later):
+    """The alignment with ``later(label)`` on the later pieces of a word."""
+    return [
+        -100 if w is None else word_labels[w] if w != v else later(word_labels[w])
+        for w, v in zip(word_ids, [None, *word_ids[:-1]], strict=True)
+    ]
+
+
+def _check_align_all_tokens(align_all_tokens):
+    for word_ids, word_labels, want in ALIGN_CASES:
+        got = align_all_tokens(list(word_ids), list(word_labels), dict(B_TO_I))
+        if isinstance(got, torch.Tensor):
+            got = got.tolist()
+        assert isinstance(got, list), f"return a list of ints, one per token, got {type(got).__name__}"
+        assert len(got) == len(word_ids), f"return one label per token: {len(word_ids)}, got {len(got)}"
+        message = f"for word_ids {word_ids} and word labels {word_labels} expected {want}, got {got}"
+        if got == _align(word_ids, word_labels, lambda label: label):
+            message += " (a later piece kept its word's B- tag: each piece would start a new entity; use b_to_i)"
+        elif got == _align(word_ids, word_labels, lambda label: -100):
+            message += " (-100 on the later pieces is the first-piece alignment; here every piece gets a label)"
+        elif any(w is None and g != -100 for w, g in zip(word_ids, got, strict=True)):
+            message += " (a special token or padding got a label: where word_ids gives None, the label is -100)"
+        assert got == want, message
+
+
+# (predictions, labels): two padded rows; -100 marks special tokens, later pieces and padding.
+ACCURACY_PREDICTIONS = torch.tensor([[0, 1, 0, 0, 3, 0, 0, 0], [0, 2, 0, 0, 0, 0, 0, 0]])
+ACCURACY_LABELS = torch.tensor([[-100, 1, 0, 0, 3, -100, -100, -100], [-100, 1, 0, 2, -100, -100, -100, -100]])
+
+
+def _check_labelled_accuracy(labelled_accuracy):
+    predictions, labels = ACCURACY_PREDICTIONS.clone(), ACCURACY_LABELS.clone()
+    got = labelled_accuracy(predictions, labels)
+    assert torch.equal(labels, ACCURACY_LABELS) and torch.equal(predictions, ACCURACY_PREDICTIONS), (
+        "predictions or labels were changed: compute the accuracy without writing into them"
+    )
+    if isinstance(got, torch.Tensor):
+        assert got.numel() == 1, f"return one number, got a tensor of shape {tuple(got.shape)}"
+        got = got.item()
+    assert isinstance(got, (int, float)), f"return a number, got {type(got).__name__}"
+    assert math.isfinite(got), f"expected a finite number, got {got}"
+    kept = labels != -100
+    want = (predictions[kept] == labels[kept]).float().mean().item()  # 5 right of 7 labelled: 0.7143
+    all_positions = (predictions == labels).float().mean().item()  # -100 never predicted: 0.3125
+    as_o = (predictions == labels.masked_fill(~kept, 0)).float().mean().item()  # -100 read as "O": 0.875
+    rows = sum((p[k] == t[k]).float().mean().item() for p, t, k in zip(predictions, labels, kept, strict=True)) / 2
+    right = int((predictions[kept] == labels[kept]).sum())
+    message = f"expected {want:.4f} ({right} right of {int(kept.sum())} labelled), got {got:.4f}"
+    if math.isclose(got, all_positions, abs_tol=1e-4):
+        message += (
+            " (that divides by all 16 positions: the -100 positions count as wrong, since no model predicts -100)"
+        )
+    elif math.isclose(got, as_o, abs_tol=1e-4):
+        message += " (that reads -100 as the class 'O': every ignored position predicted 'O' counts as right)"
+    elif math.isclose(got, rows, abs_tol=1e-4):
+        message += " (that is a mean of the rows' accuracies: each row weighs the same, whatever its labelled count)"
+    assert math.isclose(got, want, abs_tol=1e-4), message
+
+
+# (labels, decoder inputs) with pad id 0 and start id 0, as T5 does.
+SHIFT_CASES = [
+    (torch.tensor([[7, 6, 5, 1], [9, 1, -100, -100]]), [[0, 7, 6, 5], [0, 9, 1, 0]]),
+    (torch.tensor([[4, 1, -100]]), [[0, 4, 1]]),
+]
+
+
+def _check_decoder_inputs(decoder_inputs):
+    for case, want in SHIFT_CASES:
+        labels, before = case.clone(), case.clone()
+        got = decoder_inputs(labels, 0, 0)
+        assert isinstance(got, torch.Tensor), f"return a tensor, got {type(got).__name__}"
+        assert torch.equal(labels, before), (
+            "labels were changed: the loss still needs their -100; build the decoder inputs in a new tensor"
+        )
+        assert got.shape == labels.shape, (
+            f"decoder inputs have the labels' shape {tuple(labels.shape)}, got {tuple(got.shape)}"
+        )
+        message = f"for labels {labels.tolist()} expected {want}, got {got.tolist()}"
+        if (got == -100).any():
+            message += (
+                " (-100 left in the decoder inputs: it is no token id and the embedding lookup fails; use the pad id)"
+            )
+        elif got[:, :-1].tolist() == labels[:, 1:].masked_fill(labels[:, 1:] == -100, 0).tolist():
+            message += " (shifted the wrong way: the decoder input at t is the label at t - 1, after a start token)"
+        assert got.tolist() == want, message
+
+
+# name: (checker, the hint shown after a first wrong attempt)
+EXERCISES = {
+    "08-align-all-tokens": (
+        _check_align_all_tokens,
+        "walk the word_ids: None → -100; a new word id → its label; the same id again → b_to_i.get(label, label)",
+    ),
+    "08-labelled-accuracy": (
+        _check_labelled_accuracy,
+        "kept = labels != -100, then compare predictions[kept] with labels[kept]",
+    ),
+    "08-decoder-inputs": (
+        _check_decoder_inputs,
+        "a column of start ids, then labels[:, :-1]; then masked_fill where that equals -100 with the pad id",
+    ),
+}
