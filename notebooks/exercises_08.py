@@ -43,15 +43,28 @@ def _check_align_all_tokens(align_all_tokens):
         assert got == want, message
 
 
-# (predictions, labels): two padded rows; -100 marks special tokens, later pieces and padding.
-ACCURACY_PREDICTIONS = torch.tensor([[0, 1, 0, 0, 3, 0, 0, 0], [0, 2, 0, 0, 0, 0, 0, 0]])
-ACCURACY_LABELS = torch.tensor([[-100, 1, 0, 0, 3, -100, -100, -100], [-100, 1, 0, 2, -100, -100, -100, -100]])
+# (predictions, labels): padded batches; -100 marks special tokens, later pieces and padding.
+ACCURACY_CASES = [
+    (
+        torch.tensor([[0, 1, 0, 0, 3, 0, 0, 0], [0, 2, 0, 0, 0, 0, 0, 0]]),  # 5 right of 7 labelled: 0.7143
+        torch.tensor([[-100, 1, 0, 0, 3, -100, -100, -100], [-100, 1, 0, 2, -100, -100, -100, -100]]),
+    ),
+    (
+        torch.tensor([[0, 3, 4, 0, 0, 0], [0, 1, 1, 2, 0, 0], [0, 3, 1, 0, 0, 0]]),  # 6 right of 8: 0.75
+        torch.tensor([[-100, 3, 4, -100, 0, -100], [-100, 1, 2, 2, -100, -100], [-100, 0, 1, -100, -100, -100]]),
+    ),
+]
 
 
 def _check_labelled_accuracy(labelled_accuracy):
-    predictions, labels = ACCURACY_PREDICTIONS.clone(), ACCURACY_LABELS.clone()
+    for case_predictions, case_labels in ACCURACY_CASES:
+        _check_one_accuracy(labelled_accuracy, case_predictions, case_labels)
+
+
+def _check_one_accuracy(labelled_accuracy, case_predictions, case_labels):
+    predictions, labels = case_predictions.clone(), case_labels.clone()
     got = labelled_accuracy(predictions, labels)
-    assert torch.equal(labels, ACCURACY_LABELS) and torch.equal(predictions, ACCURACY_PREDICTIONS), (
+    assert torch.equal(labels, case_labels) and torch.equal(predictions, case_predictions), (
         "predictions or labels were changed: compute the accuracy without writing into them"
     )
     if isinstance(got, torch.Tensor):
@@ -60,15 +73,20 @@ def _check_labelled_accuracy(labelled_accuracy):
     assert isinstance(got, (int, float)), f"return a number, got {type(got).__name__}"
     assert math.isfinite(got), f"expected a finite number, got {got}"
     kept = labels != -100
-    want = (predictions[kept] == labels[kept]).float().mean().item()  # 5 right of 7 labelled: 0.7143
-    all_positions = (predictions == labels).float().mean().item()  # -100 never predicted: 0.3125
-    as_o = (predictions == labels.masked_fill(~kept, 0)).float().mean().item()  # -100 read as "O": 0.875
-    rows = sum((p[k] == t[k]).float().mean().item() for p, t, k in zip(predictions, labels, kept, strict=True)) / 2
+    want = (predictions[kept] == labels[kept]).float().mean().item()
+    all_positions = (predictions == labels).float().mean().item()  # -100 is never predicted
+    as_o = (predictions == labels.masked_fill(~kept, 0)).float().mean().item()  # -100 read as "O"
+    rows = sum((p[k] == t[k]).float().mean().item() for p, t, k in zip(predictions, labels, kept, strict=True)) / len(
+        labels
+    )
     right = int((predictions[kept] == labels[kept]).sum())
-    message = f"expected {want:.4f} ({right} right of {int(kept.sum())} labelled), got {got:.4f}"
+    message = (
+        f"for labels {labels.tolist()} expected {want:.4f} ({right} right of {int(kept.sum())} labelled), got {got:.4f}"
+    )
     if math.isclose(got, all_positions, abs_tol=1e-4):
         message += (
-            " (that divides by all 16 positions: the -100 positions count as wrong, since no model predicts -100)"
+            f" (that divides by all {labels.numel()} positions: the -100 positions count as wrong,"
+            " since no model predicts -100)"
         )
     elif math.isclose(got, as_o, abs_tol=1e-4):
         message += " (that reads -100 as the class 'O': every ignored position predicted 'O' counts as right)"
@@ -77,17 +95,23 @@ def _check_labelled_accuracy(labelled_accuracy):
     assert math.isclose(got, want, abs_tol=1e-4), message
 
 
-# (labels, decoder inputs) with pad id 0 and start id 0, as T5 does.
+# (labels, pad id, start id, decoder inputs): T5 uses 0 for both ids; BART pads with 1 and starts with 2 (</s>).
 SHIFT_CASES = [
-    (torch.tensor([[7, 6, 5, 1], [9, 1, -100, -100]]), [[0, 7, 6, 5], [0, 9, 1, 0]]),
-    (torch.tensor([[4, 1, -100]]), [[0, 4, 1]]),
+    (torch.tensor([[7, 6, 5, 1], [9, 1, -100, -100]]), 0, 0, [[0, 7, 6, 5], [0, 9, 1, 0]]),
+    (torch.tensor([[4, 1, -100]]), 0, 0, [[0, 4, 1]]),
+    (torch.tensor([[0, 8, 9, 7, 2], [0, 5, 2, -100, -100]]), 1, 2, [[2, 0, 8, 9, 7], [2, 0, 5, 2, 1]]),
 ]
 
 
+def _shift(labels, pad_id, start_id):
+    shifted = torch.cat([torch.full_like(labels[:, :1], start_id), labels[:, :-1]], dim=1)
+    return shifted.masked_fill(shifted == -100, pad_id)
+
+
 def _check_decoder_inputs(decoder_inputs):
-    for case, want in SHIFT_CASES:
+    for case, pad_id, start_id, want in SHIFT_CASES:
         labels, before = case.clone(), case.clone()
-        got = decoder_inputs(labels, 0, 0)
+        got = decoder_inputs(labels, pad_id, start_id)
         assert isinstance(got, torch.Tensor), f"return a tensor, got {type(got).__name__}"
         assert torch.equal(labels, before), (
             "labels were changed: the loss still needs their -100; build the decoder inputs in a new tensor"
@@ -95,13 +119,20 @@ def _check_decoder_inputs(decoder_inputs):
         assert got.shape == labels.shape, (
             f"decoder inputs have the labels' shape {tuple(labels.shape)}, got {tuple(got.shape)}"
         )
-        message = f"for labels {labels.tolist()} expected {want}, got {got.tolist()}"
+        assert got.dtype == torch.int64, (
+            f"decoder inputs are token ids for an embedding lookup: return int64, like the labels, got {got.dtype}"
+        )
+        message = (
+            f"for labels {labels.tolist()}, pad_id {pad_id}, start_id {start_id}: expected {want}, got {got.tolist()}"
+        )
         if (got == -100).any():
             message += (
                 " (-100 left in the decoder inputs: it is no token id and the embedding lookup fails; use the pad id)"
             )
-        elif got[:, :-1].tolist() == labels[:, 1:].masked_fill(labels[:, 1:] == -100, 0).tolist():
+        elif got[:, :-1].tolist() == labels[:, 1:].masked_fill(labels[:, 1:] == -100, pad_id).tolist():
             message += " (shifted the wrong way: the decoder input at t is the label at t - 1, after a start token)"
+        elif pad_id != start_id and got.tolist() == _shift(labels, start_id, pad_id).tolist():
+            message += " (pad_id and start_id swapped: the first column holds start_id, and -100 becomes pad_id)"
         assert got.tolist() == want, message
 
 

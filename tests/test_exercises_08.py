@@ -96,3 +96,29 @@ def test_08_decoder_inputs_says_when_the_labels_were_changed_in_place():
 
     passed, message = run_check("08-decoder-inputs", in_place)
     assert not passed and "labels were changed" in message
+
+
+def test_08_labelled_accuracy_checks_a_second_batch():
+    def first_batch_only(predictions, labels):
+        return 5 / 7  # the first batch's answer, whatever the batch
+
+    passed, message = run_check("08-labelled-accuracy", first_batch_only)
+    assert not passed and "6 right of 8 labelled" in message
+
+
+def test_08_decoder_inputs_names_pad_and_start_ids_swapped():
+    def swapped(labels, pad_id, start_id):
+        shifted = torch.cat([torch.full_like(labels[:, :1], pad_id), labels[:, :-1]], dim=1)
+        return shifted.masked_fill(shifted == -100, start_id)
+
+    passed, message = run_check("08-decoder-inputs", swapped)
+    assert not passed and "pad_id and start_id swapped" in message
+
+
+def test_08_decoder_inputs_names_a_float_tensor():
+    def as_float(labels, pad_id, start_id):
+        shifted = torch.cat([torch.full_like(labels[:, :1], start_id), labels[:, :-1]], dim=1).float()
+        return shifted.masked_fill(shifted == -100, pad_id)
+
+    passed, message = run_check("08-decoder-inputs", as_float)
+    assert not passed and "return int64" in message
