@@ -14,26 +14,68 @@ import torch.nn.functional as F
 
 def _check_response_labels(response_labels):
     eos = 9
-    cases = [  # (seqs, prompt_lens, seq_lens, labels), padded with the EOS id 9
-        ([[4, 5, 8, 6, 9, 9], [1, 8, 2, 3, 7, 9]], [3, 2], [5, 6], [[-100, -100, 6, 9, -100], [-100, 2, 3, 7, 9]]),
-        ([[9, 8, 9, 9]], [2], [3], [[-100, 9, -100]]),  # the EOS id inside the prompt; an empty response
-        ([[3, 9, 8, 5, 9, 9, 9]], [3], [5], [[-100, -100, 5, 9, -100, -100]]),
+    cases = [  # (seqs, prompt_lens, seq_lens, labels, what the case is about), padded with the EOS id 9
+        ([[4, 5, 8, 6, 9, 9], [1, 8, 2, 3, 7, 9]], [3, 2], [5, 6], [[-100, -100, 6, 9, -100], [-100, 2, 3, 7, 9]], ""),
+        ([[9, 8, 9, 9]], [2], [3], [[-100, 9, -100]], " (the EOS id inside the prompt; an empty response)"),
+        ([[3, 9, 8, 5, 9, 9, 9]], [3], [5], [[-100, -100, 5, 9, -100, -100]], ""),
+        (
+            [[2, 7, 9, 4, 9, 9]],
+            [2],
+            [5],
+            [[-100, 9, 4, 9, -100]],
+            " (the EOS id 9 inside the response, before its end: the response ends at seq_len, "
+            "so mask by seq_lens, not at the first EOS)",
+        ),
     ]
-    for seqs, prompt_lens, seq_lens, want in cases:
+    for seqs, prompt_lens, seq_lens, want, about in cases:
         given = torch.tensor(seqs)
         got = response_labels(given, torch.tensor(prompt_lens), torch.tensor(seq_lens))
         assert isinstance(got, tuple) and len(got) == 2, "return a pair (inputs, labels)"
         x, y = got
         assert isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor), "return (inputs, labels) as tensors"
         assert given.tolist() == seqs, "seqs was changed in place; clone the targets before masking"
-        case = f"for seqs {seqs}, prompt_lens {prompt_lens}, seq_lens {seq_lens} (EOS id {eos})"
+        case = f"for seqs {seqs}, prompt_lens {prompt_lens}, seq_lens {seq_lens} (EOS id {eos}){about}"
         assert x.tolist() == [s[:-1] for s in seqs], f"{case} the inputs should be seqs[:, :-1]"
         assert y.tolist() == want, f"{case} the labels should be {want}, got {y.tolist()}"
+        assert y.dtype == torch.int64, (
+            f"the labels are {y.dtype}: cross_entropy takes class indices as int64 (torch.long), "
+            "keep the dtype of seqs (fill with -100 rather than building a float or int32 tensor)"
+        )
+
+
+def _wrong_perplexities(batches):
+    """(value, mistake) for the perplexities that the usual shortcuts give on these batches."""
+    sums = [F.cross_entropy(lg.flatten(0, 1), lb.flatten(), reduction="sum").item() for lg, lb in batches]
+    kept = [(lb != -100).sum().item() for _, lb in batches]
+    rows = [len(lb) for _, lb in batches]
+    means = [total / count for total, count in zip(sums, kept, strict=True) if count]  # the batches that keep something
+    guarded = [
+        total / max(count, 1) for total, count in zip(sums, kept, strict=True)
+    ]  # notebook 04's guarded mean: 0 if empty
+    row_means = [  # one mean per row that keeps something: the per-sequence mean of notebook 04
+        F.cross_entropy(lg[r], lb[r]).item() for lg, lb in batches for r in range(len(lb)) if (lb[r] != -100).any()
+    ]
+    keeps, has = ", ".join(map(str, kept)), ", ".join(map(str, rows))
+    per_batch = f"an average of per-batch values; the batches keep {keeps} targets"
+    by_rows = f"per-batch means weighted by the number of rows; the batches have {has} rows but keep {keeps} targets"
+    weighted = [(m, n) for m, n, count in zip(guarded, rows, kept, strict=True) if count]
+    return [
+        (math.exp(sum(means) / len(means)), per_batch),
+        (sum(math.exp(m) for m in means) / len(means), per_batch),
+        (math.exp(sum(guarded) / len(guarded)), per_batch),
+        (math.exp(sum(m * n for m, n in weighted) / sum(n for _, n in weighted)), by_rows + " (the empty one skipped)"),
+        (math.exp(sum(m * n for m, n in zip(guarded, rows, strict=True)) / sum(rows)), by_rows),
+        (math.exp(sum(row_means) / len(row_means)), "the mean of per-row means; each kept target should count once"),
+        (
+            math.exp(sum(sums) / sum(lb.numel() for _, lb in batches)),
+            "divided by every position: count only labels != -100",
+        ),
+    ]
 
 
 def _check_perplexity(perplexity):
     gen = torch.Generator().manual_seed(5)
-    keeps = [[[1, 1, 1], [1, 0, 0]], [[0, 0]], [[1, 1], [1, 1], [1, 1]]]  # 4, 0 and 6 kept targets
+    keeps = [[[1, 1, 1], [1, 0, 0]], [[0, 0]], [[1, 1], [1, 1], [1, 0]]]  # 2, 1 and 3 rows keeping 4, 0 and 5 targets
     batches = []
     for keep in keeps:
         keep = torch.tensor(keep, dtype=torch.bool)
@@ -48,15 +90,9 @@ def _check_perplexity(perplexity):
             got = got.item()
         assert isinstance(got, numbers.Real), f"expected a float, got {type(got).__name__}"
         assert not math.isnan(got), "got nan: a batch that keeps nothing adds 0 to the loss and 0 to the count"
-        means = [F.cross_entropy(lg.flatten(0, 1), lb.flatten()).item() for lg, lb in chosen[::2]]
-        guarded = [  # notebook 04's guarded mean, taken per batch: the empty batch gives 0
-            F.cross_entropy(lg.flatten(0, 1), lb.flatten(), reduction="sum").item() / max((lb != -100).sum().item(), 1)
-            for lg, lb in chosen
-        ]
-        averages = (math.exp(sum(means) / len(means)), sum(math.exp(m) for m in means) / len(means))
-        averages += (math.exp(sum(guarded) / len(guarded)),)
-        if len(chosen) > 1 and min(abs(got - a) for a in averages) < 1e-4:
-            raise AssertionError(f"got {got:.4f}, an average of per-batch values; the batches keep 4, 0, 6 targets")
+        for value, mistake in _wrong_perplexities(chosen) if len(chosen) > 1 else ():
+            if math.isclose(got, value, rel_tol=1e-5):
+                raise AssertionError(f"got {got:.4f}, {mistake}")
         assert not math.isclose(got, math.log(want), rel_tol=1e-5), f"got {got:.4f}, the mean loss: take its exp"
         assert math.isclose(got, want, rel_tol=1e-5), f"for {len(chosen)} batch(es) expected {want:.4f}, got {got:.4f}"
 
