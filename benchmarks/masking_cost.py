@@ -1,7 +1,7 @@
 """What masking costs on your machine: time of three ways to mask, and memory of a full versus a chunked loss.
 
     python benchmarks/masking_cost.py --device cpu                  # default sizes (a minute or two on a laptop)
-    python benchmarks/masking_cost.py --device cuda --sizes 8192x32768,16384x128256
+    python benchmarks/masking_cost.py --device cuda --sizes 4096x32768,16384x128256 --hidden 1024 --min-run-time 0.3
     python benchmarks/masking_cost.py --quick                       # tiny sizes, a few seconds (the tests run it)
 
 Table 1 times the loss alone, on given logits, in float32 with half of the targets kept (--kept):
@@ -12,8 +12,7 @@ autograd saves for the backward pass and, on CUDA, the peak over forward + backw
 (`torch.cuda.max_memory_allocated`). `torch.utils.benchmark` synchronises CUDA around each timing.
 CPU timings use one thread by default, as notebook 07 does (--threads to change it).
 
-The figures quoted in notebook 07 from one H200 GPU came from
-    python benchmarks/masking_cost.py --device cuda --sizes 4096x32768,16384x128256 --hidden 1024 --min-run-time 0.3
+The figures that notebook 07 quotes from one H200 GPU (sections 5 and 7) came from the second command above.
 """
 
 import argparse
@@ -21,6 +20,7 @@ import weakref
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 from torch.utils import benchmark
 
 WAYS = {
@@ -33,28 +33,45 @@ WAYS = {
 
 
 class ChunkedCrossEntropy(torch.autograd.Function):
-    """Token-mean cross-entropy of hidden @ weight.T (-100 ignored), chunk_size rows at a time (notebook 07)."""
+    """Token-mean cross-entropy of hidden @ weight.T (-100 ignored), chunk_size rows at a time (notebook 07).
+
+    Each chunk's gradients are computed in the forward pass, so no chunk's logits outlive it; with
+    ``grad_enabled`` False (use ``chunked_cross_entropy``, which passes the caller's grad mode) the forward
+    pass only scores the chunks. The backward pass scales stored numbers: it is once differentiable.
+    """
 
     @staticmethod
-    def forward(ctx, hidden, weight, targets, chunk_size):
+    def forward(ctx, hidden, weight, targets, chunk_size, grad_enabled=True):
         count = (targets != -100).sum().clamp(min=1)
-        loss, grad_hidden, grad_weight = hidden.new_zeros(()), torch.empty_like(hidden), torch.zeros_like(weight)
-        chunks = zip(hidden.split(chunk_size), targets.split(chunk_size), grad_hidden.split(chunk_size), strict=True)
-        for h, y, g in chunks:
+        wants_grad = grad_enabled and any(ctx.needs_input_grad[:2])  # forward() itself always runs without grad
+        loss = hidden.new_zeros(())
+        grad_hidden, grad_weight = (torch.zeros_like(t) if wants_grad else None for t in (hidden, weight))
+        for start in range(0, len(hidden), chunk_size):
+            h, y = hidden[start : start + chunk_size], targets[start : start + chunk_size]
+            if not wants_grad:
+                loss += F.cross_entropy(h @ weight.T, y, reduction="sum") / count
+                continue
             with torch.enable_grad():
                 h, w = h.detach().requires_grad_(), weight.detach().requires_grad_()
                 part = F.cross_entropy(h @ w.T, y, reduction="sum") / count
                 grad_h, grad_w = torch.autograd.grad(part, (h, w))
             loss += part.detach()
-            g.copy_(grad_h)
+            grad_hidden[start : start + chunk_size] = grad_h
             grad_weight += grad_w
-        ctx.save_for_backward(grad_hidden, grad_weight)
+        if wants_grad:
+            ctx.save_for_backward(grad_hidden, grad_weight)
         return loss
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_loss):
         grad_hidden, grad_weight = ctx.saved_tensors
-        return grad_loss * grad_hidden, grad_loss * grad_weight, None, None
+        return grad_loss * grad_hidden, grad_loss * grad_weight, None, None, None
+
+
+def chunked_cross_entropy(hidden, weight, targets, chunk_size):
+    """ChunkedCrossEntropy, told whether gradients are on where it is called (under torch.no_grad() it only scores)."""
+    return ChunkedCrossEntropy.apply(hidden, weight, targets, chunk_size, torch.is_grad_enabled())
 
 
 def parse_sizes(text):
@@ -106,7 +123,7 @@ def projection_losses(hidden, weight, targets, mask, chunk):
     return {
         "project all rows": lambda: F.cross_entropy(hidden @ weight.T, targets),
         "project kept rows": lambda: F.cross_entropy(hidden[mask] @ weight.T, targets[mask]),
-        f"chunked ({chunk} rows)": lambda: ChunkedCrossEntropy.apply(hidden, weight, targets, chunk),
+        f"chunked ({chunk} rows)": lambda: chunked_cross_entropy(hidden, weight, targets, chunk),
     }
 
 

@@ -2,13 +2,20 @@
 
 ``run(scenarios)`` starts ``world_size`` processes (gloo on 127.0.0.1, a free port), wraps a tiny model in
 ``DistributedDataParallel`` and, on each rank, accumulates its micro-batches (``no_sync()`` for all but the
-last), dividing the summed loss in one of three ways (``NORMALISATIONS``): by the rank's own kept count, by
-the global kept count (all-reduced before any backward), or by the global count times the world size.
-Counts are guarded with ``clamp(min=1)``; the optimizer steps only when the global count is not 0.
+last), normalising the summed loss in one of four ways (``NORMALISATIONS``): divide by the rank's own kept
+count, by the global kept count K (all-reduced before any backward), by K and multiply by the world size W,
+or backprop the plain sums and multiply the accumulated gradients by W / K before the step. Counts are
+guarded with ``clamp(min=1)``; the optimizer steps only when K is not 0.
 
 A scenario gives the kept targets of each micro-batch on each rank: ``[[1, 2], [4, 0]]`` means rank 0 keeps
 1 then 2 targets and rank 1 keeps 4 then 0. ``reference(kept)`` is the single-process gradient of the whole
-batch. The processes always end: a failing rank makes ``run`` raise ``RuntimeError``, never hang.
+batch. ``zero_loss_steps`` runs separate optimizer steps instead (one micro-batch each, no update), where a
+rank with nothing kept backprops a zero loss either through the model or detached from it (``ZERO_LOSSES``).
+
+The processes always end, and a failing or stalled rank makes ``run`` raise ``RuntimeError``, never hang.
+Each rank writes how far it got (spawned, process group up, DDP built, micro-batch k) to a file; the run is
+stopped when no rank has made progress for ``stall_timeout`` seconds (``start_timeout`` while the ranks are
+still starting, which reports nothing while Python imports torch), and the error says where each rank was.
 
 >>> records = run({"uneven": [[1, 2], [4, 0]]})  # doctest: +SKIP
 """
@@ -31,7 +38,8 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-NORMALISATIONS = ("own mean", "sum / global", "x world size")
+NORMALISATIONS = ("own mean", "sum / global", "x world size", "grads x W/K")
+ZERO_LOSSES = ("through the model", "detached")
 ROWS, FEATURES, CLASSES = 4, 3, 5  # rows per micro-batch; the model is Linear(FEATURES, CLASSES)
 
 
@@ -50,27 +58,31 @@ def make_model():
 
 
 def flat_grad(model):
-    return torch.cat([p.grad.flatten() for p in model.parameters()])
+    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in model.parameters()])
 
 
-def reference(kept):
-    """Gradient of the guarded token mean over the whole batch, in one process."""
+def reference(kept, micro_batches=None):
+    """Gradient of the guarded token mean over the whole batch (or only the given micro-batches), in one process."""
     model, (inputs, targets) = make_model(), make_batch(kept)
+    if micro_batches is not None:
+        inputs, targets = inputs[:, micro_batches], targets[:, micro_batches]
     total = F.cross_entropy(model(inputs.reshape(-1, FEATURES)), targets.flatten(), reduction="sum")
     (total / (targets != -100).sum().clamp(min=1)).backward()
     return flat_grad(model)
 
 
-def train_step(rank, world, kept, normalisation):
+def train_step(rank, world, kept, normalisation, report=print):
     """One accumulated DDP step on this rank's micro-batches; returns what this rank saw."""
     model = DistributedDataParallel(make_model())
+    report("DDP built")
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.01)
     inputs, targets = (t[rank] for t in make_batch(kept))
     local = (targets != -100).sum()
     total = local.clone()
-    dist.all_reduce(total)  # the global kept count, known on every rank before the first backward
+    if normalisation != "grads x W/K":
+        dist.all_reduce(total)  # the global kept count, known on every rank before the first backward
     scale = {"own mean": 1 / local.clamp(min=1), "sum / global": 1 / total.clamp(min=1)}
-    scale = scale.get(normalisation, world / total.clamp(min=1))  # "x world size"
+    scale = scale.get(normalisation, world / total.clamp(min=1) if normalisation == "x world size" else 1.0)
     before, loss_sum = torch.cat([p.detach().flatten() for p in model.parameters()]), 0.0
     for m in range(len(inputs)):
         last = m == len(inputs) - 1  # DDP all-reduces (averages) the accumulated gradients in the last backward
@@ -78,6 +90,11 @@ def train_step(rank, world, kept, normalisation):
             loss = F.cross_entropy(model(inputs[m]), targets[m], reduction="sum") * scale
             loss.backward()  # a rank with nothing kept still runs it: the all-reduce needs every rank
         loss_sum += loss.item()
+        report(f"micro-batch {m + 1}/{len(inputs)} backward done")
+    if normalisation == "grads x W/K":  # K may come after the backward passes: scale the gradients instead
+        dist.all_reduce(total)
+        for p in model.parameters():
+            p.grad.mul_(world / total.clamp(min=1))  # before any clipping and before the step
     stepped = total.item() > 0  # the same decision on every rank: no step when nothing is kept anywhere
     if stepped:
         optimizer.step()
@@ -86,23 +103,74 @@ def train_step(rank, world, kept, normalisation):
                 stepped=stepped, changed=changed)  # fmt: skip
 
 
-def _rank_main(rank, world, port, scenarios, out_dir, fail_rank, timeout):
+def zero_loss_steps(rank, world, kept, zero_loss, report=print):
+    """Separate steps (one micro-batch each, no update); a rank with nothing kept backprops a zero loss.
+
+    ``zero_loss="through the model"`` computes it as the others do (a sum over no targets, 0 with a graph), so
+    DDP's hooks fire and all-reduce; ``"detached"`` skips the model: no hook fires and this rank all-reduces
+    nothing in that step. Returns the gradient this rank holds after each step's backward.
+    """
+    model = DistributedDataParallel(make_model())
+    report("DDP built")
+    inputs, targets = (t[rank] for t in make_batch(kept))
+    records = []
+    for s in range(len(inputs)):
+        model.zero_grad(set_to_none=True)
+        count = sum(k[s] for k in kept)  # K of this step, known on every rank (here from the scenario)
+        if (targets[s] != -100).any() or zero_loss == "through the model":
+            loss = F.cross_entropy(model(inputs[s]), targets[s], reduction="sum") * world / max(count, 1)
+        else:
+            loss = torch.zeros((), requires_grad=True)  # the slip: a zero that does not go through the model
+        loss.backward()
+        records.append(dict(step=s, kept=int((targets[s] != -100).sum()), grad=flat_grad(model).tolist()))
+        report(f"step {s + 1}/{len(inputs)} backward done")
+    return records
+
+
+class _Progress:
+    """Appends each stage this rank reaches to rank<r>.progress; run() watches those files."""
+
+    def __init__(self, out_dir, rank, stall):
+        self.file = open(os.path.join(out_dir, f"rank{rank}.progress"), "a")  # noqa: SIM115
+        self.rank, self.stall, self.job = rank, stall, ""
+
+    def __call__(self, stage):
+        line = f"{self.job}: {stage}" if self.job else stage
+        self.file.write(line + "\n")
+        self.file.flush()
+        if self.stall and self.stall[0] == self.rank and line.startswith(self.stall[1]):
+            time.sleep(10**6)  # stall on purpose (for the tests): alive, but no further progress
+
+
+def _rank_main(rank, world, port, jobs, out_dir, fail_rank, stall, pg_timeout):
     """One process: its stdout and stderr go to a file that run() shows only if something fails."""
     log = open(os.path.join(out_dir, f"rank{rank}.err"), "w")  # noqa: SIM115 (open until the process ends)
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     sys.stdout = sys.stderr = log
     try:
+        report = _Progress(out_dir, rank, stall)
+        report("spawned")
         torch.set_num_threads(1)
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                                timeout=datetime.timedelta(seconds=timeout))  # fmt: skip
+                                timeout=datetime.timedelta(seconds=pg_timeout))  # fmt: skip
+        report("process group up")
         if rank == fail_rank:
             raise RuntimeError(f"rank {rank} failed on purpose (fail_rank={fail_rank})")
-        records = [dict(scenario=name, normalisation=norm, rank=rank, **train_step(rank, world, kept, norm))
-                   for name, kept in scenarios.items() for norm in NORMALISATIONS]  # fmt: skip
+        records = []
+        for i, (kind, name, kept, mode) in enumerate(jobs):
+            report.job = f"job {i + 1}/{len(jobs)} ({name!r}, {mode})"
+            if kind == "accumulate":
+                records.append(dict(scenario=name, normalisation=mode, rank=rank,
+                                    **train_step(rank, world, kept, mode, report)))  # fmt: skip
+            else:
+                records += [dict(scenario=name, zero_loss=mode, rank=rank, **r)
+                            for r in zero_loss_steps(rank, world, kept, mode, report)]  # fmt: skip
+        report.job = ""
         with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
             json.dump(records, f)
         dist.destroy_process_group()
+        report("finished")
     except BaseException:
         traceback.print_exc()
         log.flush()
@@ -118,43 +186,40 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run(scenarios, world_size=2, fail_rank=None, timeout=60.0, out_dir=None):
+def run(scenarios, world_size=2, fail_rank=None, *, zero_loss_scenarios=None, stall=None, start_timeout=300.0,
+        stall_timeout=60.0, out_dir=None):  # fmt: skip
     """Run every scenario under every normalisation; return one record per (scenario, normalisation, rank).
 
-    ``fail_rank=r`` makes rank r raise right after joining the process group, while the others are in
-    DDP's first collective: run() stops them and raises RuntimeError with each failed rank's last error
-    line. From a script (not a notebook), call run() under ``if __name__ == "__main__":``, as the spawn
-    start method requires.
-    ``timeout`` (seconds) bounds the collectives and the whole run. Each rank's output goes to
+    ``zero_loss_scenarios`` (name: kept per rank per step) adds, for each, one record per (zero loss, rank,
+    step) from ``zero_loss_steps``. ``fail_rank=r`` makes rank r raise right after joining the process group;
+    ``stall=(r, stage)`` makes rank r stop making progress once it reports a stage starting with ``stage``
+    (both for the tests). run() then stops every rank and raises RuntimeError: the failed rank's last error
+    line, or how long nothing moved, and how far each rank got. From a script (not a notebook), call run()
+    under ``if __name__ == "__main__":``, as the spawn start method requires. Each rank's output goes to
     ``rank<r>.err`` in ``out_dir`` (a temporary folder unless given), shown only when something fails.
     """
-    if any(len(kept) != world_size for kept in scenarios.values()):
+    zero_loss_scenarios = zero_loss_scenarios or {}
+    if any(len(kept) != world_size for kept in [*scenarios.values(), *zero_loss_scenarios.values()]):
         raise ValueError(f"each scenario needs one list of kept counts per rank ({world_size} ranks)")
+    jobs = [("accumulate", name, kept, norm) for name, kept in scenarios.items() for norm in NORMALISATIONS]
+    jobs += [("steps", name, kept, mode) for name, kept in zero_loss_scenarios.items() for mode in ZERO_LOSSES]
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = out_dir or tmp
         context = mp.get_context("spawn")  # works on Linux, macOS and Windows, and inside Jupyter
-        args = (world_size, free_port(), scenarios, out_dir, fail_rank, timeout)
+        args = (world_size, free_port(), jobs, out_dir, fail_rank, stall, start_timeout + stall_timeout)
         procs = [context.Process(target=_rank_main, args=(rank, *args), daemon=True) for rank in range(world_size)]
+        stopped_because = None
         try:
             for p in procs:
                 p.start()
-            deadline = time.monotonic() + timeout
-            timed_out = False
-            while any(p.exitcode is None for p in procs):
-                if time.monotonic() >= deadline:
-                    timed_out = all(p.exitcode in (None, 0) for p in procs)  # nobody failed: the run ran out of time
-                    break
-                alive = [p.sentinel for p in procs if p.exitcode is None]  # exitcode asks the OS (waitpid)
-                multiprocessing.connection.wait(alive, timeout=min(0.2, max(0.0, deadline - time.monotonic())))
-                if any(p.exitcode not in (None, 0) for p in procs):  # a rank failed: the others cannot finish
-                    deadline = min(deadline, time.monotonic() + 1.0)
+            stopped_because = _watch(procs, out_dir, start_timeout, stall_timeout)
         finally:  # also on an interrupt: no process outlives the call
             for p in (p for p in procs if p.pid is not None):  # the ones that started
                 if p.is_alive():
                     p.kill()
                 p.join()
         if any(p.exitcode != 0 for p in procs):
-            raise RuntimeError(_failure_message(out_dir, procs, timeout, timed_out))
+            raise RuntimeError(_failure_message(out_dir, procs, stopped_because))
         records = []
         for rank in range(world_size):
             with open(os.path.join(out_dir, f"rank{rank}.json")) as f:
@@ -162,9 +227,36 @@ def run(scenarios, world_size=2, fail_rank=None, timeout=60.0, out_dir=None):
     return records
 
 
-def _failure_message(out_dir, procs, timeout, timed_out):
-    """The last error line of each rank that failed, then the ranks that were stopped, then every rank's output."""
-    failed, stopped, outputs = [], [], []
+def _progress(out_dir, rank):
+    """The stages rank ``rank`` has reported so far."""
+    path = pathlib.Path(out_dir, f"rank{rank}.progress")
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def _watch(procs, out_dir, start_timeout, stall_timeout):
+    """Wait until every rank has ended; return None, or why the ranks still running must be stopped."""
+    seen, last_progress, stop_at = None, time.monotonic(), None
+    while any(p.exitcode is None for p in procs):  # exitcode asks the OS (waitpid)
+        now = time.monotonic()
+        progress = [len(_progress(out_dir, rank)) for rank in range(len(procs))]
+        if progress != seen:
+            seen, last_progress = progress, now
+        starting = not all(progress)  # a rank that has not reported "spawned" is still importing torch
+        limit = start_timeout if starting else stall_timeout
+        if now - last_progress >= limit:
+            return f"no rank made progress for {limit:g} s" + (" (while the ranks were starting)" if starting else "")
+        if stop_at is None and any(p.exitcode not in (None, 0) for p in procs):
+            stop_at = now + 1.0  # a rank failed: the others cannot finish; give them a second to report their error
+        if stop_at is not None and now >= stop_at:
+            return None
+        alive = [p.sentinel for p in procs if p.exitcode is None]
+        multiprocessing.connection.wait(alive, timeout=0.2)
+    return None
+
+
+def _failure_message(out_dir, procs, stopped_because=None):
+    """The failed ranks' last error lines (or why the run was stopped), how far each rank got, every rank's output."""
+    failed, stopped, places, outputs = [], [], [], []
     for rank, p in enumerate(procs):
         path = pathlib.Path(out_dir, f"rank{rank}.err")  # missing if the process died while starting
         text = path.read_text().strip() if path.exists() else ""
@@ -177,13 +269,10 @@ def _failure_message(out_dir, procs, timeout, timed_out):
             )
         elif p.exitcode != 0:
             stopped.append(f"rank {rank} (exit code {p.exitcode})")
+        stages = _progress(out_dir, rank)
+        places.append(f"rank {rank}: {stages[-1] if stages else 'starting (Python was still importing torch)'}")
         outputs.append(f"--- output of rank {rank} ---\n{text}")
-    if failed:
-        summary = "; ".join(failed)
-    elif timed_out:
-        summary = f"no rank reported an error within {timeout:g} s"
-    else:
-        summary = "a rank ended without an error message"
+    summary = "; ".join(failed) if failed else stopped_because or "a rank ended without an error message"
     if stopped:
         summary += ". Stopped: " + ", ".join(stopped)
-    return f"data-parallel run failed. {summary}\n\n" + "\n".join(outputs)
+    return f"data-parallel run failed. {summary}. Last progress: {'; '.join(places)}\n\n" + "\n".join(outputs)

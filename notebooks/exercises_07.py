@@ -1,4 +1,4 @@
-"""Notebook 07's exercise checkers (masked loss at scale); ``exercises.check`` is the front door.
+"""Notebook 07's exercise checkers (Masked losses at scale); ``exercises.check`` is the front door.
 
 Each checker runs the learner's answer on cases of its own and raises AssertionError with a message
 that says what differs. A blank answer (None, or a function that still returns None) never reaches
@@ -13,7 +13,8 @@ def _check_rank_loss(answer):
     gen = torch.Generator().manual_seed(7)
     weight = torch.randn(4, 3, generator=gen, requires_grad=True)
     bias = torch.zeros(4, requires_grad=True)
-    for kept in ([3, 5], [2, 0], [1, 4, 0, 2], [0, 0]):  # kept targets per rank
+    # [1, 0] and [0, 1, 0, 1] keep fewer targets than there are ranks (0 < K < W)
+    for kept in ([3, 5], [2, 0], [1, 4, 0, 2], [0, 0], [1, 0], [0, 1, 0, 1]):  # kept targets per rank
         world = len(kept)
         inputs = torch.randn(world, 6, 3, generator=gen)
         targets = torch.randint(0, 4, (world, 6), generator=gen)
@@ -28,6 +29,14 @@ def _check_rank_loss(answer):
         full = F.cross_entropy(inputs.reshape(-1, 3) @ weight.T + bias, targets.flatten(), reduction="sum")
         want = torch.autograd.grad(full / count.clamp(min=1), (weight, bias))
         assert all(torch.isfinite(torch.as_tensor(g)).all() for g in ddp), f"{case} the gradients hold nan"
+        if 0 < count < world and all(
+            torch.allclose(g, w * count / world, atol=1e-6) for g, w in zip(ddp, want, strict=True)
+        ):
+            raise AssertionError(
+                f"{case} the averaged gradients are K/W = {int(count)}/{world} of the token mean's: with fewer kept "
+                "targets than ranks, (global_count / world_size).clamp(min=1) lifts K/W up to 1; clamp the count "
+                "itself, then multiply by world_size"
+            )
         if count > 0 and all(torch.allclose(g * world, w, atol=1e-6) for g, w in zip(ddp, want, strict=True)):
             raise AssertionError(f"{case} the averaged gradients are world_size times too small (DDP averages)")
         assert all(torch.allclose(torch.as_tensor(g), w, atol=1e-6) for g, w in zip(ddp, want, strict=True)), (
@@ -35,8 +44,11 @@ def _check_rank_loss(answer):
         )
 
 
+_PRODUCTS = {"matmul", "__matmul__", "__rmatmul__", "mm", "addmm", "bmm", "baddbmm", "linear", "einsum", "tensordot"}
+
+
 class _Projections(torch.overrides.TorchFunctionMode):
-    """Records the rows of every matrix product whose output is vocabulary wide."""
+    """Records the rows of every matrix product with a vocabulary-sized dimension (logits, or their transpose)."""
 
     def __init__(self, vocab):
         super().__init__()
@@ -45,9 +57,8 @@ class _Projections(torch.overrides.TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         name = getattr(func, "__name__", "")
-        if name in {"matmul", "__matmul__", "__rmatmul__", "mm", "addmm", "linear", "einsum"}:
-            if isinstance(out, torch.Tensor) and out.dim() >= 1 and out.shape[-1] == self.vocab:
-                self.rows.append(out.numel() // self.vocab)
+        if name in _PRODUCTS and isinstance(out, torch.Tensor) and self.vocab in out.shape:
+            self.rows.append(out.numel() // self.vocab)
         return out
 
 
@@ -73,6 +84,10 @@ def _check_chunked_eval_loss(answer):
         assert loss.grad_fn is None, f"{case} your loss carries a graph for gradients: compute it under torch.no_grad()"
         assert max(probe.rows, default=0) <= chunk, (
             f"one projection covers {max(probe.rows)} rows, more than chunk_size"
+        )
+        assert probe.rows or n == 0, (
+            f"{case} the checker saw no matrix product with a vocabulary-sized output; compute the logits with "
+            "hidden @ weight.T (or matmul, mm, F.linear, einsum, tensordot)"
         )
         assert sum(probe.rows) == n, f"{sum(probe.rows)} rows were projected, but only {n} are kept: select them first"
 
@@ -138,6 +153,11 @@ def _check_loss_with_z(answer):
                 + z_weight * logits[kept].logsumexp(dim=-1).pow(2).sum() / num_items.clamp(min=1),
                 logits,
             ),
+        )
+        assert not grad[0].isnan().any(), (
+            f"{case} your loss is right but its gradient holds nan: torch.where(kept, z², 0) still "
+            "backpropagates through z² = inf on the rows it discards, and 0 × inf = nan; select the kept rows "
+            "before logsumexp"
         )
         assert torch.allclose(grad[0], want_grad[0], atol=1e-6), f"{case} the losses match but the gradients do not"
 
