@@ -28,11 +28,20 @@ def _check_answer_mean(answer):
     for lengths in ([3, 5, 0, 1], [0, 0, 0, 0], [5, 2, 5, 4]):
         mask = torch.arange(5) < torch.tensor(lengths)[:, None]
         case = f"for answers keeping {lengths} of 5 tokens"
-        value = _number(answer(losses.clone(), mask.clone()), case)
+        leaf = losses.clone().requires_grad_()  # a loss is for backward(): its gradient must be finite too
+        result = answer(leaf.clone(), mask.clone())  # a clone: in-place edits of the answer's input are allowed
+        value = _number(result.detach() if isinstance(result, torch.Tensor) else result, case)
         kept = mask.sum(-1)
         per_answer = (losses * mask).sum(-1) / kept.clamp(min=1)
         want = (per_answer.sum() / (kept > 0).sum().clamp(min=1)).item()
         if abs(value - want) < 1e-5:
+            if isinstance(result, torch.Tensor) and result.requires_grad:
+                (grad,) = torch.autograd.grad(result.sum(), leaf, allow_unused=True)
+                assert grad is None or torch.isfinite(grad).all(), (
+                    f"{case} the value is right, but its gradient holds nan: an answer with no kept token "
+                    "divides 0 by 0, and dropping that nan afterwards (indexing, nansum) keeps it in the "
+                    "backward pass; clamp each answer's count to at least 1 before dividing"
+                )
             continue
         if math.isnan(value):
             if kept.sum() == 0:

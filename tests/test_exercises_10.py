@@ -29,6 +29,17 @@ def test_10_answer_mean_names_the_nan_when_no_answer_keeps_a_token():
     assert not passed and "the number of answers averaged is 0" in message
 
 
+def test_10_answer_mean_names_the_nan_gradient_of_a_nan_dropped_after_dividing():
+    def drop_after_dividing(per_token_loss, mask):
+        count = mask.sum(-1)
+        per_answer = (per_token_loss * mask).sum(-1) / count  # 0 / 0 = nan for an empty answer
+        kept = count > 0
+        return per_answer[kept].mean() if kept.any() else per_token_loss.sum() * 0
+
+    passed, message = run_check("10-answer-mean", drop_after_dividing)
+    assert not passed and "gradient holds nan" in message
+
+
 def test_10_answer_mean_names_the_dilution_of_a_mean_over_all_answers():
     def trl_grpo(per_token_loss, mask):
         return ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1)).mean()
