@@ -132,11 +132,10 @@ def test_a_trained_header_alone_is_reported_once_as_never_train():
     assert tags(check_labels(ids, labels, mask, **OPTIONS)) == ["never-train"]
 
 
-def test_end_ids_that_name_no_token_of_the_template_give_no_end_on_every_row_with_that_hint():
+def test_end_ids_that_name_no_token_of_the_template_give_no_end_on_every_row():
     ids, labels, mask = sound()
     findings = check_labels(ids, labels, mask, end_ids=[19])  # say, a base model's EOS the template never writes
     assert tags(findings) == ["no-end", "no-end"]
-    assert "end_ids does not name your end-of-turn token?" in findings[0]
 
 
 def test_a_span_cut_before_its_end_is_still_no_end_when_it_also_trains_a_pad():
