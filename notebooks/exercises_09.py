@@ -44,12 +44,14 @@ def _check_reasoning_labels(reasoning_labels):
             [1, 6, 8, 2, 1, 7, 3, 4, 9, 10, 2, 0, 0, 0],  # no reasoning: the empty block is template text
             [1, 6, 8, 2, 1, 7, 3, 11, 12, 4, 9, 2, 0, 0],  # the model's own reasoning: trained
             [1, 6, 8, 2, 1, 7, 3, 4, 9, 2, 1, 6, 10, 2],  # a user turn after the answer is not trained
+            [1, 6, 8, 2, 1, 7, 3, 4, 9, 10, 11, 12, 13, 14],  # cut before its 2: trained to the row's end
         ]
     )
     want = [
         [-100, -100, -100, -100, -100, -100, -100, -100, 9, 10, 2, -100, -100, -100],
         [-100, -100, -100, -100, -100, -100, 3, 11, 12, 4, 9, 2, -100, -100],
         [-100, -100, -100, -100, -100, -100, -100, -100, 9, 2, -100, -100, -100, -100],
+        [-100, -100, -100, -100, -100, -100, -100, -100, 9, 10, 11, 12, 13, 14],
     ]
     before = ids.clone()
     got = reasoning_labels(ids)
@@ -68,6 +70,10 @@ def _check_reasoning_labels(reasoning_labels):
             raise AssertionError(f"row {b}: the empty <think></think> block (ids 3 4) is trained; it is template text")
         if b == 1 and row[6] == -100:
             raise AssertionError("row 1: the model's own reasoning block (3 11 12 4) should be trained")
+        if 2 not in wanted:
+            raise AssertionError(
+                f"row {b}: a turn cut before its end token 2 is still the model's own text: train it to the row's end"
+            )
         end = wanted.index(2)
         if row[end] != 2:
             raise AssertionError(f"row {b}: the end token 2 at t={end} is not trained; the model would never stop")

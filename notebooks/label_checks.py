@@ -9,8 +9,12 @@ marks a position that is not trained; the model shifts inside (the logits at t a
 never guessed from token values (a pad id may equal the end-of-sequence id). A "trained target" is a
 position t >= 1 whose label is not -100.
 
-``check_labels`` returns one line per problem and ``[]`` for a sound batch. Each line starts with a
-stable tag, then where (row, positions t of ``input_ids``), what is wrong, what it causes, the fix::
+``check_labels`` returns one line per problem it finds, and ``[]`` when none of its checks fires. ``[]``
+is not proof of a sound batch: the checks cannot know where your answers start (a trained header word
+that is not in ``never_train_ids`` passes), so still look at a row or two with ``show_labels``. Each
+line starts with a stable tag, then where (row, positions t of ``input_ids``), what is wrong, what it
+causes, the fix. Each tag reports at most 3 rows (``SHOWN``), then one line ``… and N more rows like
+these``::
 
     [dtype]            labels are not int64
     [out-of-range]     a trained label (or an input id) outside [0, vocab_size), or negative but not -100
@@ -19,12 +23,15 @@ stable tag, then where (row, positions t of ``input_ids``), what is wrong, what 
     [shifted]          a trained label differs from input_ids at its position (shifted by hand)
     [never-train]      a trained id from never_train_ids (template headers, pad)
     [end-not-trained]  an end id (end_ids) right after a trained span is not trained
-    [no-end]           a trained span holds no end id and none follows it
+    [no-end]           a trained span holds no end id and none follows it (not reported for a span
+                       made only of positions already reported as [pad-kept] or [never-train])
 
 Use it on one batch from your data loader before training (or in a test)::
 
+    # end_ids: the token your chat template ends a turn with, which is not always tokenizer.eos_token_id
+    end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
     problems = check_labels(batch["input_ids"], batch["labels"], batch["attention_mask"],
-                            vocab_size=len(tokenizer), end_ids=[tokenizer.eos_token_id])
+                            vocab_size=len(tokenizer), end_ids=[end_of_turn])
     assert not problems, "\\n".join(problems)
 
 A sound batch (ids 1 = end, 0 = pad; the prompt 5 6 is not trained):
@@ -63,8 +70,8 @@ WHAT = {  # tag: "what is wrong; what it causes: the fix" ({id} is filled in whe
     "never-train": "trains id {id} from never_train_ids; the model learns to write template or pad tokens: "
     "set those labels to -100",
     "end-not-trained": "end id {id} after a trained span is -100; the model never learns to stop: train it too",
-    "no-end": "a trained span has no end id; the model never learns to stop here (cut by truncation?): "
-    "keep the end, or drop the row",
+    "no-end": "a trained span has no end id; the model never learns to stop here (cut by truncation, or end_ids "
+    "does not name your end-of-turn token?): keep the end, or drop the row",
 }
 
 
@@ -102,7 +109,7 @@ def _spans(positions):
 
 
 def check_labels(input_ids, labels, attention_mask=None, *, vocab_size=None, end_ids=(), never_train_ids=()):
-    """Return one line per problem in a batch's labels (Hugging Face's convention), [] for a sound batch."""
+    """Return one line per problem found in a batch's labels (Hugging Face's convention), [] when no check fires."""
     ids, lab = _tensor(input_ids, "input_ids"), _tensor(labels, "labels")
     if ids.shape != lab.shape:
         raise ValueError(f"input_ids {tuple(input_ids.shape)} and labels {tuple(labels.shape)} must have one shape")
@@ -147,7 +154,9 @@ def check_labels(input_ids, labels, attention_mask=None, *, vocab_size=None, end
         last[:, -1] = trained[:, -1]
         follows = torch.zeros_like(trained)
         follows[:, :-1] = masks["end-not-trained"][:, 1:]
-        masks["no-end"] = last & ~closed.gather(1, span) & ~follows
+        unreported = trained & ~masks["pad-kept"] & ~masks["never-train"]  # a span of only these is reported
+        counts = torch.zeros_like(closed, dtype=torch.long).scatter_add_(1, span, unreported.long())
+        masks["no-end"] = last & ~closed.gather(1, span) & ~follows & (counts.gather(1, span) > 0)
     found["no-target"] = [(row, [], []) for row in (~trained.any(dim=1)).nonzero().flatten().tolist()]
     for tag, m in masks.items():
         rows = m.any(dim=1).nonzero().flatten().tolist()  # only the rows shown are looked at one by one
@@ -166,14 +175,18 @@ def check_labels(input_ids, labels, attention_mask=None, *, vocab_size=None, end
     return lines
 
 
-def show_labels(input_ids, labels, row=0, *, decode=None):
+def show_labels(input_ids, labels, row=0, *, decode=None, sep=None):
     """One row as text, each trained token in [brackets]: ``[label]``, or ``[input→label]`` if they differ.
 
-    ``decode`` maps an id to its text (e.g. ``tokenizer.decode``); without it ids are shown, spaced.
-    Newlines are shown as ``\\n`` so that the row stays on one line.
+    ``decode`` maps an id to its text (e.g. ``tokenizer.decode``); without it ids are shown. ``sep`` goes
+    between tokens: by default nothing with ``decode`` (BPE tokens carry their own spaces) and a space
+    without it; pass ``sep=" "`` for a tokenizer whose tokens carry no spaces (WordLevel, or any
+    ``decode`` that strips them). Newlines are shown as ``\\n`` so that the row stays on one line.
 
     >>> show_labels(torch.tensor([4, 5, 6]), torch.tensor([-100, 5, 7]), decode=lambda i: "abcdefgh"[i])
     'e[f][g→h]'
+    >>> show_labels(torch.tensor([4, 5, 6]), torch.tensor([-100, 5, 7]), decode=lambda i: "abcdefgh"[i], sep=" ")
+    'e [f] [g→h]'
     """
     ids, lab = _tensor(input_ids, "input_ids"), _tensor(labels, "labels")
     if ids.shape != lab.shape:
@@ -182,9 +195,11 @@ def show_labels(input_ids, labels, row=0, *, decode=None):
         raise ValueError(f"row must be an int index into {ids.shape[0]} rows, got {row!r}")
     if decode is not None and not callable(decode):
         raise TypeError(f"decode must be a function from an id to text, got {type(decode).__name__}")
+    if sep is not None and not isinstance(sep, str):
+        raise TypeError(f"sep must be a str or None, got {type(sep).__name__}")
     text = decode or str
     pieces = []
     for t, (i, y) in enumerate(zip(ids[row].tolist(), lab[row].tolist(), strict=True)):
         shown = text(i) if y == i or y == IGNORE or t == 0 else f"{text(i)}→{text(y)}"
         pieces.append(f"[{shown}]" if t > 0 and y != IGNORE else shown)
-    return ("" if decode else " ").join(pieces).replace("\n", "\\n")
+    return (sep if sep is not None else "" if decode else " ").join(pieces).replace("\n", "\\n")

@@ -87,6 +87,18 @@ def test_09_reasoning_labels_names_all_reasoning_dropped():
     assert not passed and "own reasoning block" in message
 
 
+def test_09_reasoning_labels_names_a_cut_turn_left_untrained():
+    def until_end_only(ids):
+        labels = labels_of(ids)
+        for b, row in enumerate(ids.tolist()):
+            if 2 not in row[5:]:  # no end token after the header: the learner drops the turn
+                labels[b] = -100
+        return labels
+
+    passed, message = run_check("09-reasoning-labels", until_end_only)
+    assert not passed and "cut before its end token 2" in message
+
+
 def test_09_reasoning_labels_names_changed_input_ids():
     def in_place(ids):
         ids[ids == 3] = -100

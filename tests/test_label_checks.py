@@ -120,6 +120,31 @@ def test_pad_equal_to_end_masked_by_value_loses_the_real_end():
     assert findings[1].startswith("[end-not-trained] row 0, t=2: end id 1 ")
 
 
+def test_a_trained_pad_is_reported_as_padding_not_also_as_a_span_without_an_end():
+    ids, labels, mask = sound()
+    labels[1, 6] = 0  # one pad position trained, apart from the answer: a one-token span
+    assert tags(check_labels(ids, labels, mask, **OPTIONS)) == ["pad-kept", "never-train"]
+
+
+def test_a_trained_header_alone_is_reported_once_as_never_train():
+    ids, labels, mask = sound()
+    labels[0, 3:5] = torch.tensor([HEADER, -100])  # a template token trained apart from the answer
+    assert tags(check_labels(ids, labels, mask, **OPTIONS)) == ["never-train"]
+
+
+def test_end_ids_that_name_no_token_of_the_template_give_no_end_on_every_row():
+    ids, labels, mask = sound()
+    findings = check_labels(ids, labels, mask, end_ids=[19])  # say, a base model's EOS the template never writes
+    assert tags(findings) == ["no-end", "no-end"]
+
+
+def test_a_span_cut_before_its_end_is_still_no_end_when_it_also_trains_a_pad():
+    ids, labels, mask = sound()
+    ids[1, 4] = labels[1, 4] = 11  # the answer 10 11 cut before its end ...
+    labels[1, 5] = 0  # ... and a pad after it trained: the span 10 11 pad still has no end
+    assert tags(check_labels(ids, labels, mask, **OPTIONS)) == ["pad-kept", "never-train", "no-end"]
+
+
 def test_many_findings_of_one_kind_are_capped_with_a_count():
     ids = torch.tensor([[2, 5, 6, 1]] * 45)
     findings = check_labels(ids, torch.full_like(ids, -100))
@@ -163,6 +188,7 @@ def test_the_arguments_are_not_changed():
         (lambda i, y, m: show_labels(i, y, row=2), ValueError, "row must be an int index into 2 rows, got 2"),
         (lambda i, y, m: show_labels(i, y, decode="text"), TypeError, "decode must be a function from an id to text"),
         (lambda i, y, m: show_labels(i, y[:, 1:]), ValueError, "must have one shape"),
+        (lambda i, y, m: show_labels(i, y, sep=1), TypeError, "sep must be a str or None, got int"),
     ],
     ids=lambda value: "" if callable(value) or isinstance(value, type) else value[:40],
 )
@@ -183,6 +209,14 @@ def test_show_labels_marks_the_trained_tokens_and_a_label_that_differs():
     labels[0, 5] = 1
     shown = show_labels(ids, labels, decode=lambda i: words.get(i, f"<{i}>"))
     assert shown == "\\n><5><6>\\n>[ Paris][ is→<end>][<end>]"
+
+
+def test_show_labels_puts_sep_between_tokens_for_tokenizers_without_spaces():
+    ids, labels, _ = sound()
+    words = {2: "<h>", 9: "how", 10: "fine", 1: "<end>", 0: "<pad>"}
+    assert show_labels(ids, labels, row=1, decode=words.get) == "<h>how<h>[fine][<end>]<pad><pad>"
+    assert show_labels(ids, labels, row=1, decode=words.get, sep=" ") == "<h> how <h> [fine] [<end>] <pad> <pad>"
+    assert show_labels(ids, labels, row=1, sep="|") == "2|9|2|[10]|[1]|0|0"
 
 
 def test_the_docstring_examples_run():
