@@ -49,3 +49,14 @@ def test_the_other_cpu_that_the_check_plays_is_honoured_by_the_installed_torch()
     env = {**os.environ, **execute.ANOTHER_CPU}
     shown = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout
     assert shown.strip() == "DEFAULT"
+
+
+def test_execute_keeps_a_notebook_whose_tagged_cells_alone_changed_unless_forced(tmp_path, monkeypatch):
+    path = tmp_path / "nb.ipynb"
+    stored = execute.text(notebook(printed("1.2 ms\n"), tags=[execute.VARIES]))
+    path.write_text(stored, encoding="utf-8")
+    monkeypatch.setattr(execute, "run", lambda p: (notebook(printed("3.4 ms\n"), tags=[execute.VARIES]), 0.0))
+    execute.execute(path)
+    assert path.read_text(encoding="utf-8") == stored
+    execute.execute(path, force=True)
+    assert "3.4 ms" in path.read_text(encoding="utf-8")

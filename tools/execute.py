@@ -7,6 +7,7 @@ only in cells tagged ``nbval-ignore-output`` (timings) is left as it is.
 
     python tools/execute.py                      # every notebook
     python tools/execute.py notebooks/03_*.ipynb  # some of them
+    python tools/execute.py --force              # store every output, tagged cells too (figures restyled)
     python tools/execute.py --check              # run copies elsewhere, with another CPU's kernels
                                                  # (ATEN_CPU_CAPABILITY=default); fail if an output differs
 """
@@ -96,11 +97,13 @@ def without_varying_outputs(nb):
     return text(copy)
 
 
-def execute(path):
-    """Run one notebook and store its outputs, unless only run-to-run outputs changed; return seconds."""
+def execute(path, force=False):
+    """Run one notebook and store its outputs, unless only run-to-run outputs changed (or ``force``: store
+    them all, as after a change of style that must redraw the figures of tagged cells); return seconds."""
     nb, seconds = run(path)
     stored = nbformat.read(path, as_version=4)
-    if text(nb) != path.read_text(encoding="utf-8") and without_varying_outputs(nb) != without_varying_outputs(stored):
+    changed = without_varying_outputs(nb) != without_varying_outputs(stored)
+    if text(nb) != path.read_text(encoding="utf-8") and (changed or force):
         path.write_text(text(nb), encoding="utf-8", newline="\n")
     return seconds
 
@@ -174,6 +177,7 @@ def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=pathlib.Path)
     parser.add_argument("--check", action="store_true", help="execute copies elsewhere and compare; write nothing")
+    parser.add_argument("--force", action="store_true", help="store new outputs even if only tagged cells changed")
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.notebooks] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if args.check:
@@ -182,7 +186,7 @@ def main(argv):
             sys.exit(f"outputs differ when run at another path with another CPU's kernels: {', '.join(differs)}")
         return
     for path in paths:
-        print(f"{path.name}: executed in {execute(path):.1f} s", flush=True)
+        print(f"{path.name}: executed in {execute(path, force=args.force):.1f} s", flush=True)
 
 
 if __name__ == "__main__":
