@@ -73,6 +73,19 @@ def _wrong_perplexities(batches):
     ]
 
 
+def _flattened(answer, *args):
+    """answer(*args), with the error of (B, T, C) logits passed straight to cross_entropy named."""
+    try:
+        return answer(*args)
+    except (RuntimeError, ValueError) as err:
+        if "target size" not in str(err).lower():
+            raise
+        raise AssertionError(
+            f"cross_entropy raised {str(err).splitlines()[0]}: it reads dim 1 of the logits as the classes; "
+            "flatten the logits to (B*T, C) and the labels to (B*T,)"
+        ) from None
+
+
 def _check_perplexity(perplexity):
     gen = torch.Generator().manual_seed(5)
     keeps = [[[1, 1, 1], [1, 0, 0]], [[0, 0]], [[1, 1], [1, 1], [1, 0]]]  # 2, 1 and 3 rows keeping 4, 0 and 5 targets
@@ -85,15 +98,7 @@ def _check_perplexity(perplexity):
         logits = torch.cat([lg.flatten(0, 1) for lg, _ in chosen])
         labels = torch.cat([lb.flatten() for _, lb in chosen])
         want = F.cross_entropy(logits, labels).exp().item()
-        try:
-            got = perplexity(chosen)
-        except (RuntimeError, ValueError) as err:  # (B, T, C) logits straight into cross_entropy
-            if "target size" not in str(err).lower():
-                raise
-            raise AssertionError(
-                f"cross_entropy raised {str(err).splitlines()[0]}: it reads dim 1 of the logits as the classes; "
-                "flatten the logits to (B*T, C) and the labels to (B*T,)"
-            ) from None
+        got = _flattened(perplexity, chosen)
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = got.item()
         assert isinstance(got, numbers.Real), f"expected a float, got {type(got).__name__}"
@@ -115,7 +120,7 @@ def _check_skip_empty_step(train_step):
     empty = torch.full((2, 3), -100)
     for labels, name in ((full, "first batch"), (empty, "all-ignored batch"), (full, "third batch")):
         before = model.weight.detach().clone()
-        got = train_step(model, opt, x, labels)
+        got = _flattened(train_step, model, opt, x, labels)
         got = got.item() if isinstance(got, torch.Tensor) and got.numel() == 1 else got
         assert isinstance(got, numbers.Real), f"return the loss as a float, got {type(got).__name__}"
         if labels is empty:

@@ -192,3 +192,17 @@ def test_05_skip_empty_step_accepts_zero_grad_after_the_step():
 
     passed, message = run_check("05-skip-empty-step", zero_after)
     assert passed, message
+
+
+def test_05_skip_empty_step_says_to_flatten_logits_passed_as_b_t_c():
+    def unflattened(model, opt, x, labels):
+        kept = (labels != -100).sum()
+        loss = F.cross_entropy(model(x), labels, reduction="sum") / kept.clamp(min=1)
+        opt.zero_grad()
+        loss.backward()
+        if kept > 0:
+            opt.step()
+        return loss.item()
+
+    passed, message = run_check("05-skip-empty-step", unflattened)
+    assert not passed and "flatten the logits to (B*T, C)" in message
