@@ -73,6 +73,19 @@ def _wrong_perplexities(batches):
     ]
 
 
+def _flattened(answer, *args):
+    """answer(*args), with the error of (B, T, C) logits passed straight to cross_entropy named."""
+    try:
+        return answer(*args)
+    except (RuntimeError, ValueError) as err:
+        if "target size" not in str(err).lower():
+            raise
+        raise AssertionError(
+            f"cross_entropy raised {str(err).splitlines()[0]}: it reads dim 1 of the logits as the classes; "
+            "flatten the logits to (B*T, C) and the labels to (B*T,)"
+        ) from None
+
+
 def _check_perplexity(perplexity):
     gen = torch.Generator().manual_seed(5)
     keeps = [[[1, 1, 1], [1, 0, 0]], [[0, 0]], [[1, 1], [1, 1], [1, 0]]]  # 2, 1 and 3 rows keeping 4, 0 and 5 targets
@@ -85,7 +98,7 @@ def _check_perplexity(perplexity):
         logits = torch.cat([lg.flatten(0, 1) for lg, _ in chosen])
         labels = torch.cat([lb.flatten() for _, lb in chosen])
         want = F.cross_entropy(logits, labels).exp().item()
-        got = perplexity(chosen)
+        got = _flattened(perplexity, chosen)
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = got.item()
         assert isinstance(got, numbers.Real), f"expected a float, got {type(got).__name__}"
@@ -107,12 +120,17 @@ def _check_skip_empty_step(train_step):
     empty = torch.full((2, 3), -100)
     for labels, name in ((full, "first batch"), (empty, "all-ignored batch"), (full, "third batch")):
         before = model.weight.detach().clone()
-        got = train_step(model, opt, x, labels)
+        got = _flattened(train_step, model, opt, x, labels)
         got = got.item() if isinstance(got, torch.Tensor) and got.numel() == 1 else got
         assert isinstance(got, numbers.Real), f"return the loss as a float, got {type(got).__name__}"
         if labels is empty:
             assert got == 0.0, f"the loss of an all-ignored batch should be 0.0, got {got}"
             assert torch.equal(model.weight, before), "the parameters changed on an all-ignored batch"
+            assert model.weight.grad is None or not model.weight.grad.any(), (
+                "after the all-ignored batch .grad still holds an earlier batch's gradient: call opt.zero_grad() "
+                "before backward, and run both on every batch (no early return), so that .grad is this batch's, "
+                "zero here"
+            )
             continue
         want = F.cross_entropy(reference(x).flatten(0, 1), full.flatten())
         reference_opt.zero_grad()
@@ -123,6 +141,18 @@ def _check_skip_empty_step(train_step):
         assert torch.allclose(model.weight, reference.weight, atol=1e-6), (
             f"{name}: the parameters differ from one AdamW step on the token-mean loss{extra}"
         )
+    # A batch that keeps 2 targets, both predicted with certainty: its loss is exactly 0.0, and it still gets a step.
+    model = torch.nn.Embedding(5, 5)
+    with torch.no_grad():
+        model.weight.copy_(200 * torch.eye(5))  # logit 200 for the right token, 0 for the others: exp(-200) is 0.0
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+    got = train_step(model, opt, torch.tensor([[0, 1, 2]]), torch.tensor([[0, 1, -100]]))
+    got = got.item() if isinstance(got, torch.Tensor) and got.numel() == 1 else got
+    assert got == 0.0, f"a batch predicted with certainty: loss {got}, expected 0.0"
+    assert not torch.equal(model.weight, 200 * torch.eye(5)), (
+        "a batch that keeps 2 targets but has loss 0.0 got no opt.step() (AdamW's weight decay would have moved "
+        "the weights): decide on the kept count, labels != -100, not on the loss value"
+    )
 
 
 # name: (checker, the hint shown after a first wrong attempt)

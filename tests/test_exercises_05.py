@@ -137,3 +137,72 @@ def test_05_response_labels_accepts_the_solution_written_with_where():
 
     passed, message = run_check("05-response-labels", with_where)
     assert passed, message
+
+
+def test_05_perplexity_says_to_flatten_logits_passed_as_b_t_c():
+    def unflattened(batches):  # (B, T, C) logits: cross_entropy reads T as the classes and raises
+        total = sum(F.cross_entropy(lg, lb, reduction="sum").item() for lg, lb in batches)
+        return math.exp(total / sum((lb != -100).sum().item() for _, lb in batches))
+
+    passed, message = run_check("05-perplexity", unflattened)
+    assert not passed and "flatten the logits to (B*T, C) and the labels to (B*T,)" in message
+
+
+def _loss_and_kept(model, x, labels):
+    kept = (labels != -100).sum()
+    loss = F.cross_entropy(model(x).flatten(0, 1), labels.flatten(), reduction="sum") / kept.clamp(min=1)
+    return loss, kept
+
+
+def test_05_skip_empty_step_names_an_early_return_that_leaves_stale_gradients():
+    def early_return(model, opt, x, labels):
+        if (labels != -100).sum() == 0:
+            return 0.0  # before zero_grad: .grad still holds the previous batch's gradient
+        loss, _ = _loss_and_kept(model, x, labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    passed, message = run_check("05-skip-empty-step", early_return)
+    assert not passed and "no early return" in message
+
+
+def test_05_skip_empty_step_names_a_step_decided_on_the_loss_value():
+    def on_loss(model, opt, x, labels):
+        loss, _ = _loss_and_kept(model, x, labels)
+        opt.zero_grad()
+        loss.backward()
+        if loss.item() != 0:  # a heuristic: a kept batch can have loss 0.0
+            opt.step()
+        return loss.item()
+
+    passed, message = run_check("05-skip-empty-step", on_loss)
+    assert not passed and "decide on the kept count" in message
+
+
+def test_05_skip_empty_step_accepts_zero_grad_after_the_step():
+    def zero_after(model, opt, x, labels):  # the gradients are zero (None) before every backward here too
+        loss, kept = _loss_and_kept(model, x, labels)
+        loss.backward()
+        if kept > 0:
+            opt.step()
+        opt.zero_grad()
+        return loss.item()
+
+    passed, message = run_check("05-skip-empty-step", zero_after)
+    assert passed, message
+
+
+def test_05_skip_empty_step_says_to_flatten_logits_passed_as_b_t_c():
+    def unflattened(model, opt, x, labels):
+        kept = (labels != -100).sum()
+        loss = F.cross_entropy(model(x), labels, reduction="sum") / kept.clamp(min=1)
+        opt.zero_grad()
+        loss.backward()
+        if kept > 0:
+            opt.step()
+        return loss.item()
+
+    passed, message = run_check("05-skip-empty-step", unflattened)
+    assert not passed and "flatten the logits to (B*T, C)" in message
