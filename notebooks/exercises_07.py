@@ -20,10 +20,20 @@ def _check_rank_loss(answer):
         targets = torch.randint(0, 4, (world, 6), generator=gen)
         targets = targets.masked_fill(torch.arange(6) >= torch.tensor(kept)[:, None], -100)
         count = (targets != -100).sum()
-        losses = [answer(inputs[r] @ weight.T + bias, targets[r], count, world) for r in range(world)]
+        logits = [inputs[r] @ weight.T + bias for r in range(world)]
+        losses = [answer(logits[r], targets[r], count, world) for r in range(world)]
         assert all(isinstance(loss, torch.Tensor) and loss.numel() == 1 for loss in losses), "return a scalar tensor"
         case = f"with kept targets per rank {kept}"
         assert all(torch.isfinite(loss) for loss in losses), f"{case} a rank's loss is not finite: guard the count"
+        for r, (loss, out) in enumerate(zip(losses, logits, strict=True)):
+            grad = (
+                torch.autograd.grad(loss, out, retain_graph=True, allow_unused=True)[0] if loss.requires_grad else None
+            )
+            assert grad is not None, (
+                f"{case} rank {r}'s loss does not go through the logits: every rank, even one with nothing kept, "
+                "must backprop a loss computed from the model's output (a sum over no targets is 0 with a graph), "
+                "or DDP's hooks never fire and that rank joins no all-reduce (section 3)"
+            )
         per_rank = [torch.autograd.grad(loss, (weight, bias), allow_unused=True) for loss in losses]
         ddp = [sum(g[i] if g[i] is not None else 0 for g in per_rank) / world for i in range(2)]  # DDP averages
         full = F.cross_entropy(inputs.reshape(-1, 3) @ weight.T + bias, targets.flatten(), reduction="sum")
@@ -126,6 +136,11 @@ def _check_loss_with_z(answer):
                     logits[a:b][kept[a:b]].logsumexp(dim=-1).pow(2).sum() / (b - a) for a, b in parts
                 ),
                 "taken over every row, padding included": z2.sum() / num_items.clamp(min=1),
+                "divided by each micro-batch's own kept count, a local denominator: divide it by num_items, the "
+                "whole batch's kept count, as the cross-entropy": sum(
+                    logits[a:b][kept[a:b]].logsumexp(dim=-1).pow(2).sum() / kept[a:b].sum().clamp(min=1)
+                    for a, b in parts
+                ),
             }
         if torch.isnan(total) and num_items > 0 and values is filled:
             raise AssertionError(

@@ -110,3 +110,24 @@ def test_07_loss_with_z_names_the_nan_gradient_of_torch_where():
 
     passed, message = run_check("07-loss-with-z", with_where)
     assert not passed and "gradient holds nan" in message and "torch.where" in message
+
+
+def test_07_rank_loss_catches_a_detached_zero_on_an_empty_rank():
+    # Numerically harmless, but no DDP hook fires on that rank, so it joins no all-reduce (section 3).
+    def detached_zero(logits, targets, global_count, world_size):
+        if not (targets != -100).any():
+            return torch.zeros((), requires_grad=True)
+        return F.cross_entropy(logits, targets, reduction="sum") * world_size / global_count.clamp(min=1)
+
+    passed, message = run_check("07-rank-loss", detached_zero)
+    assert not passed and "does not go through the logits" in message and "section 3" in message
+
+
+def test_07_loss_with_z_names_the_local_denominator():
+    def local_z_mean(logits, targets, num_items, z_weight=1e-4):
+        kept, ce = _z_parts(logits, targets)
+        z2 = logits[kept].logsumexp(dim=-1).pow(2).sum() / kept.sum().clamp(min=1)
+        return ce / num_items.clamp(min=1) + z_weight * z2
+
+    passed, message = run_check("07-loss-with-z", local_z_mean)
+    assert not passed and "own kept count" in message and "num_items" in message
