@@ -169,7 +169,9 @@ def _rank_main(rank, world, port, jobs, out_dir, fail_rank, stall, pg_timeout):
         report.job = ""
         with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
             json.dump(records, f)
-        dist.destroy_process_group()
+        # No destroy_process_group(): rank 0 hosts the group's store, and a rank that tears its group down
+        # after rank 0 has exited can wait on that store until the timeout (seen with torch 2.4.1 on a busy
+        # machine: ranks 0 and 1 finished, rank 2 never did). Every collective is done; os._exit ends it all.
         report("finished")
     except BaseException:
         traceback.print_exc()
