@@ -348,7 +348,7 @@ def test_off_colab_the_first_cell_downloads_nothing_and_prints_nothing(colab_run
 def launched(tmp_path_factory):
     """Retarget a copy of the lesson at FORK, and run every Colab cell, in two parallel processes."""
     folder = tmp_path_factory.mktemp("fork")
-    for path in [*ROOT.glob("*.md"), ROOT / "lesson.cfg"]:
+    for path in [*ROOT.glob("*.md"), ROOT / "lesson.cfg", ROOT / "requirements.txt"]:
         shutil.copy(path, folder)
     ignore = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints")
     for sub in ("notebooks", "tools", "binder"):
@@ -483,7 +483,7 @@ def test_pre_commit_runs_the_ruff_version_requirements_pins():
     assert hooks["ruff-check"][0] == hooks["ruff-format"][0] == f"v{ruff}"
 
 
-# --- notebook 06 installs its transformers on Colab -------------------------------------------------
+# --- the notebooks that use transformers install the pinned one on Colab ------------------------------
 
 TRANSFORMERS_RUNNER = r"""
 import importlib.metadata, json, subprocess, sys, types
@@ -499,9 +499,33 @@ print(json.dumps(calls))
 """
 
 
-def transformers_cell():
-    notebook = read_notebook("06_masks_in_transformers.ipynb")
-    return next(cell.source for cell in notebook.cells if "CHECKED_WITH =" in cell.source)
+def imports_transformers(name):
+    source = "\n".join(cell.source for cell in read_notebook(name).cells)
+    return bool(re.search(r"^\s*(?:from|import) transformers\b", source, re.M))
+
+
+USING_TRANSFORMERS = [name for name in NAMES if imports_transformers(name)]
+
+
+def transformers_cell(name="06_masks_in_transformers.ipynb"):
+    return next(c.source for c in read_notebook(name).cells if "lesson-transformers" in c.metadata.get("tags", []))
+
+
+def test_the_notebooks_that_use_transformers_are_the_ones_the_lesson_says():
+    assert [name[:2] for name in USING_TRANSFORMERS] == ["06", "08", "09", "10"]
+
+
+@pytest.mark.parametrize("name", USING_TRANSFORMERS)
+def test_a_notebook_that_uses_transformers_installs_it_on_colab_right_after_fetching_the_modules(name):
+    cells = [cell for cell in read_notebook(name).cells if cell.cell_type == "code"]
+    assert "lesson-colab" in cells[0].metadata.get("tags", [])
+    assert "lesson-transformers" in cells[1].metadata.get("tags", [])
+    assert cells[1].source == transformers_cell()  # one cell, written by tools/navigation.py
+
+
+def test_no_other_notebook_carries_the_transformers_install_cell():
+    for name in set(NAMES) - set(USING_TRANSFORMERS):
+        assert not any("CHECKED_WITH" in cell.source for cell in read_notebook(name).cells), name
 
 
 def run_transformers_cell(on_colab, installed):
@@ -513,20 +537,20 @@ def run_transformers_cell(on_colab, installed):
     return json.loads(done.stdout)
 
 
-def test_notebook_06_names_the_transformers_version_requirements_pins():
+def test_the_transformers_cell_names_the_version_requirements_pins():
     assert (
         re.search(r'^CHECKED_WITH = "([^"]+)"', transformers_cell(), re.M)[1]
         == pins(ROOT / "requirements.txt")["transformers"]
     )
 
 
-def test_notebook_06_on_colab_installs_the_pinned_transformers_when_another_is_there():
+def test_on_colab_the_transformers_cell_installs_the_pin_when_another_version_is_there():
     pin = pins(ROOT / "requirements.txt")["transformers"]
     [command] = run_transformers_cell(on_colab=True, installed="4.57.6")
     assert command[1:] == ["-m", "pip", "install", "-q", f"transformers=={pin}"]
 
 
 @pytest.mark.parametrize("on_colab, installed", [(True, "same"), (False, "4.57.6")])
-def test_notebook_06_installs_nothing_off_colab_or_when_the_version_matches(on_colab, installed):
+def test_the_transformers_cell_installs_nothing_off_colab_or_when_the_version_matches(on_colab, installed):
     pin = pins(ROOT / "requirements.txt")["transformers"]
     assert run_transformers_cell(on_colab, pin if installed == "same" else installed) == []

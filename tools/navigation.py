@@ -7,7 +7,8 @@ to point every badge, Colab fetch URL and clone command at a fork.
 What it owns, and nothing else:
 - in each notebook, the badge cell (first cell, tag ``lesson-badges``), the Colab set-up
   cell (first code cell, tag ``lesson-colab``; it fetches the lesson's modules that notebook
-  needs) and the closing "Next" cell (tag ``lesson-next``);
+  needs), in a notebook that imports transformers the cell after it that installs the pinned version on
+  Colab (tag ``lesson-transformers``), and the closing "Next" cell (tag ``lesson-next``);
 - in README.md and WORKSHOP.md, the text between ``<!-- generated:NAME -->`` and
   ``<!-- /generated:NAME -->``.
 The title, question and time of a notebook are read from its title cell, so the README's
@@ -27,7 +28,7 @@ NOTEBOOKS = ROOT / "notebooks"
 README = ROOT / "README.md"
 WORKSHOP = ROOT / "WORKSHOP.md"
 
-BADGES, COLAB, NEXT = "lesson-badges", "lesson-colab", "lesson-next"
+BADGES, COLAB, NEXT, TRANSFORMERS = "lesson-badges", "lesson-colab", "lesson-next", "lesson-transformers"
 
 COLAB_CELL = """\
 # On Colab this notebook arrives alone: fetch the lesson's modules beside it.
@@ -44,6 +45,27 @@ if "google.colab" in sys.modules:
         if not os.path.exists(module):
             urllib.request.urlretrieve(f"{{REPOSITORY}}/notebooks/{{module}}", module + ".part")
             os.replace(module + ".part", module)"""
+
+
+TRANSFORMERS_CELL = """\
+import importlib.metadata
+import subprocess
+import sys
+
+CHECKED_WITH = "{version}"  # the transformers version in requirements.txt
+if "google.colab" in sys.modules and importlib.metadata.version("transformers") != CHECKED_WITH:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"transformers=={{CHECKED_WITH}}"], check=True)"""
+
+
+def pinned(package):
+    """The exact version requirements.txt pins for ``package``."""
+    text = (ROOT / "requirements.txt").read_text(encoding="utf-8")
+    return re.search(rf"^{re.escape(package)}==(\S+)", text, re.M)[1]
+
+
+def uses_transformers(nb):
+    """Whether a notebook imports transformers (its own cells, solutions included)."""
+    return bool(re.search(r"^\s*(?:from|import) transformers\b", "\n".join(c.source for c in nb.cells), re.M))
 
 
 def modules():
@@ -160,6 +182,9 @@ def update_notebooks(slug, branch):
         listed = ", ".join(f'"{module}"' for module in needed_modules(path))
         colab = COLAB_CELL.format(raw=urls(slug, branch)["raw"], modules=f"[{listed}]")
         place(nb, COLAB, "code", colab, first_code)
+        if uses_transformers(nb):  # Colab ships its own transformers: install the pinned one there
+            after_colab = next(j for j, c in enumerate(nb.cells) if tagged(c, COLAB)) + 1
+            place(nb, TRANSFORMERS, "code", TRANSFORMERS_CELL.format(version=pinned("transformers")), after_colab)
         if i + 1 < len(paths):
             nxt = paths[i + 1].name
             text = f"**Next:** [{titles[nxt]}]({nxt})"
