@@ -7,6 +7,7 @@ requirements.txt and the Makefile say.
 """
 
 import ast
+import configparser
 import json
 import os
 import pathlib
@@ -14,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 
 import nbformat
 import pytest
@@ -442,7 +444,8 @@ def test_binder_takes_torch_from_the_cpu_wheel_index():
 def test_binder_runtime_names_a_python_version_the_lesson_supports():
     runtime = (ROOT / "binder" / "runtime.txt").read_text(encoding="utf-8").strip()
     match = re.fullmatch(r"python-3\.(\d+)", runtime)
-    assert match and 10 <= int(match[1]) <= 13
+    oldest, newest = (int(version.split(".")[1]) for version in supported_pythons())
+    assert match and oldest <= int(match[1]) <= newest
 
 
 @pytest.mark.skipif(shutil.which("repo2docker") is None, reason="jupyter-repo2docker is not installed")
@@ -475,12 +478,32 @@ def test_every_workflow_job_runs_the_same_command_as_ci_run():
         assert ci_command() in [step.get("run", "").strip() for step in job["steps"]]
 
 
-def test_the_workflow_tests_linux_macos_and_windows_on_python_310_and_313_with_cpu_torch():
+def supported_pythons():
+    """(oldest, newest) from lesson.cfg, the one place that names them."""
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "lesson.cfg", encoding="utf-8")
+    return parser["python"]["oldest"], parser["python"]["newest"]
+
+
+def test_the_workflow_tests_linux_macos_and_windows_on_the_oldest_and_newest_python_with_cpu_torch():
     data = workflow()
     matrix = data["jobs"]["test"]["strategy"]["matrix"]
     assert set(matrix["os"]) == {"ubuntu-latest", "macos-latest", "windows-latest"}
-    assert set(matrix["python"]) == {"3.10", "3.13"}
+    assert set(matrix["python"]) == set(supported_pythons())
     assert data["env"]["PIP_EXTRA_INDEX_URL"] == CPU_INDEX
+
+
+def test_every_place_that_names_the_supported_pythons_agrees_with_lesson_cfg():
+    oldest, newest = supported_pythons()
+    span = f"Python {oldest} to {newest}"
+    for name in ("README.md", "WORKSHOP.md", "requirements.txt"):
+        text = " ".join((ROOT / name).read_text(encoding="utf-8").split())  # line breaks read as spaces
+        assert span in text, f"{name} must say {span!r}"
+        others = set(re.findall(r"Python (3\.\d+) to (3\.\d+)", text)) - {(oldest, newest)}
+        assert not others, f"{name} also names {others}"
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["requires-python"] == f">={oldest}"
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + oldest.replace(".", "")
 
 
 def test_on_windows_the_workflow_runs_the_makefiles_test_recipe_by_hand():
