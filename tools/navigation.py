@@ -231,8 +231,9 @@ def update_notebooks(slug, branch):
 
 
 def binder_lesson_badge(slug, branch):
-    """A Binder badge that opens JupyterLab on the notebooks folder."""
-    url = urls(slug, branch)["binder_repo"] + "?urlpath=lab%2Ftree%2Fnotebooks"
+    """A Binder badge that opens JupyterLab on the first notebook, its file browser in the notebooks folder."""
+    first = notebook_paths()[0].name if notebook_paths() else ""
+    url = urls(slug, branch)["binder_repo"] + f"?urlpath=lab%2Ftree%2Fnotebooks%2F{first}"
     return f"[![Launch Binder](https://mybinder.org/badge_logo.svg)]({url})"
 
 
