@@ -211,15 +211,15 @@ def test_make_lab_really_starts_jupyterlab(tmp_path):
     text = "".join(seen)
     assert "is running at" in text and "Running as root is not recommended" not in text, text[-2000:]
     assert f"make lab: opening {NAMES[0]}; the other notebooks are in the file browser" in text
-    assert f"/lab/tree/{NAMES[0]}?token=" in text  # the URL a browser opens lands on the first notebook
+    assert f"/lab/tree/notebooks/{NAMES[0]}?token=" in text  # the URL a browser opens lands on the first notebook
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
-def test_make_lab_opens_the_first_notebook_with_only_the_notebooks_folder_in_its_file_browser():
+def test_make_lab_opens_the_first_notebook_with_the_repository_reachable_from_its_file_browser():
     dry_run = subprocess.run(["make", "-n", "lab"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
     command = next(line for line in dry_run.splitlines() if "jupyter lab " in line)
-    assert "--ServerApp.root_dir=notebooks" in command
-    assert f"--LabApp.default_url=/lab/tree/{NAMES[0]}" in command
+    assert f"--LabApp.default_url=/lab/tree/notebooks/{NAMES[0]}" in command
+    assert "root_dir" not in command  # the notebooks link ../TROUBLESHOOTING.md and ../GLOSSARY.md: keep them reachable
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
