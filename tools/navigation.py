@@ -8,7 +8,8 @@ What it owns, and nothing else:
 - in each notebook, the badge cell (first cell, tag ``lesson-badges``), the Colab set-up
   cell (first code cell, tag ``lesson-colab``, shown collapsed in JupyterLab; on Colab it fetches the
   course's files that notebook needs and, in a notebook that imports transformers, installs the pinned
-  version), and the closing "Next" cell (tag ``lesson-next``);
+  version), and the closing "Next" cell (tag ``lesson-next``: next and previous notebook, and the symptom
+  index, TROUBLESHOOTING.md);
 - in README.md and WORKSHOP.md, the text between ``<!-- generated:NAME -->`` and
   ``<!-- /generated:NAME -->``.
 The title, question and time of a notebook are read from its title cell, so the README's
@@ -31,6 +32,11 @@ README = ROOT / "README.md"
 WORKSHOP = ROOT / "WORKSHOP.md"
 
 BADGES, COLAB, NEXT = "lesson-badges", "lesson-colab", "lesson-next"
+# Every notebook ends with a way into the symptom index at the repository's root.
+SYMPTOMS = (
+    "**Stuck on a symptom?** [The symptom index](../TROUBLESHOOTING.md) goes from what you see "
+    "to the section that explains it."
+)
 # The Colab cell is plumbing: JupyterLab shows it collapsed to one line (click it to read it).
 HIDDEN = {"jupyter": {"source_hidden": True}}
 
@@ -226,6 +232,7 @@ def update_notebooks(slug, branch):
             text = "**Next:** this is the last notebook; back to the [lesson map](../README.md#lesson-map)."
         if i > 0:
             text += f" · **Previous:** [{titles[paths[i - 1].name]}]({paths[i - 1].name})"
+        text += "\n\n" + SYMPTOMS
         place(nb, NEXT, "markdown", text, None)
         write_if_changed(nb, path)
 
