@@ -214,7 +214,9 @@ def wheel_tree(library, version=None, folder=SOURCES):
     with tempfile.TemporaryDirectory() as download:
         if not pip(sys.executable, "download", "--quiet", "--no-deps", "--only-binary", ":all:", "-d", download, spec):
             raise RuntimeError(f"pip could not download {spec}")
-        wheel = next(pathlib.Path(download).glob("*.whl"))
+        wheel = next(pathlib.Path(download).glob("*.whl"), None)
+        if wheel is None:
+            raise RuntimeError(f"pip found no wheel of {spec}")
         got = wheel.name.split("-")[1]
         target = folder / f"{library}-{got}"
         if not target.is_dir():
@@ -256,7 +258,7 @@ def check_quotes(quotes=QUOTES, read_at=read_at, newest=newest):
                 trees[quote.library, quote.version] = read_at(quote.library, quote.version)
             if (quote.library, None) not in trees:
                 trees[quote.library, None] = newest(quote.library)
-        except (RuntimeError, OSError) as error:
+        except (RuntimeError, OSError, zipfile.BadZipFile) as error:
             failures[quote.library] = str(error)
             continue
         version, latest = trees[quote.library, None]
