@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import ddp_worker
+from course import ddp_worker
 
 SCENARIOS = {
     "uneven": [[1, 2], [4, 3]],
