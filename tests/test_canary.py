@@ -2,6 +2,7 @@
 scheduled workflow. Nothing here builds an environment or reaches the network: a small planted notebook
 runs in this environment, and the quote check reads small planted source trees."""
 
+import configparser
 import hashlib
 import importlib.metadata
 import pathlib
@@ -347,3 +348,11 @@ def test_the_test_workflow_and_make_test_leave_the_canary_out():
 def test_the_canary_environment_and_report_are_not_committed():
     ignored = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert {".canary/", "canary-report.md"} <= set(ignored)
+
+
+def test_the_canary_workflow_runs_on_the_newest_python_the_course_supports():
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "lesson.cfg", encoding="utf-8")
+    (job,) = workflow("canary.yml")["jobs"].values()
+    (setup,) = [step for step in job["steps"] if step.get("uses", "").startswith("actions/setup-python")]
+    assert setup["with"]["python-version"] == parser["python"]["newest"]

@@ -531,7 +531,7 @@ def report(found, checks, failures, rows, torch_build, notebooks, seconds):
     count = {k: sum(f.kind == k for f in found) for k in ("assert", "raised", "stopped", "drift")}
     gone = sum(c.now.state == "gone" for c in checks)
     moved = sum(c.now.state == "moved" for c in checks)
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     ran = f"{len(notebooks)} notebook{'s' if len(notebooks) != 1 else ''}"
     out = [
         "# Canary: the course on the newest releases",
