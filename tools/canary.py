@@ -525,6 +525,10 @@ def finding_lines(found, kind):
     return out or ["None."]
 
 
+def many(n, thing):
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
 def report(found, checks, failures, rows, torch_build, notebooks, seconds):
     """The report as Markdown."""
     status = exit_status(found, checks, failures)
@@ -532,15 +536,16 @@ def report(found, checks, failures, rows, torch_build, notebooks, seconds):
     gone = sum(c.now.state == "gone" for c in checks)
     moved = sum(c.now.state == "moved" for c in checks)
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    ran = f"{len(notebooks)} notebook{'s' if len(notebooks) != 1 else ''}"
+    ran = many(len(notebooks), "notebook")
     out = [
         "# Canary: the course on the newest releases",
         "",
         f"{now}, Python {platform.python_version()} on {platform.system()}; {ran} run offline in {seconds:.0f} s, "
         "compared with their stored outputs (made with the pinned versions).",
         "",
-        f"**{count['assert']} claims moved (failed asserts), {count['raised'] + count['stopped']} cells raised, "
-        f"{count['drift']} outputs drifted; quoted lines: {moved} moved, {gone} gone"
+        f"**{many(count['assert'], 'claim')} moved (failed asserts), "
+        f"{many(count['raised'] + count['stopped'], 'cell')} raised, {many(count['drift'], 'output')} drifted; "
+        f"quoted lines: {moved} moved, {gone} gone"
         f"{', ' + str(len(failures)) + ' libraries not checked' if failures else ''}. Exit status {status}.**",
         "",
         "## Versions",
