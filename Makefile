@@ -62,3 +62,9 @@ $(READY): requirements.txt
 
 clean:
 	rm -rf $(VENV)
+
+# The course on the newest torch, transformers, numpy and matplotlib, in .canary/venv, and every quoted
+# trl and transformers line in their newest release: writes canary-report.md (tools/canary.py). Not in `make test`.
+.PHONY: canary
+canary: $(READY)
+	$(BIN)/python tools/canary.py
