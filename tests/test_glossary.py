@@ -34,3 +34,9 @@ def test_every_link_to_the_glossary_names_an_entry_that_exists():
     anchors = {anchor for anchor, _ in ENTRIES}
     links = [(where, a) for where, text in course_texts() for a in re.findall(r"GLOSSARY\.md#([\w-]+)", text)]
     assert [(where, anchor) for where, anchor in links if anchor not in anchors] == []
+
+
+def test_every_notebook_links_to_the_glossary():
+    for where, text in course_texts():
+        if where.endswith(".ipynb"):
+            assert "../GLOSSARY.md" in text, where

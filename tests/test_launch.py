@@ -96,6 +96,22 @@ def test_each_notebook_opens_with_colab_and_binder_badges_pointing_at_itself(nam
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_each_notebooks_header_names_the_versions_its_claims_were_checked_with(name):
+    import quotes
+
+    header = read_notebook(name).cells[0].source
+    versions = pins(ROOT / "requirements.txt")
+    cited = {q.library: q.version for q in quotes.QUOTES if q.notebook == name}
+    assert f"*Checked with torch {versions['torch']}" in header
+    assert (f"transformers {versions['transformers']}" in header) == (
+        imports_transformers(name) or "transformers" in cited
+    )
+    assert ("trl" in header) == ("trl" in cited)
+    if "trl" in cited:
+        assert f"trl {cited['trl']} (not installed)" in header
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_each_notebooks_first_code_cell_is_the_colab_set_up_cell(name):
     first_code = next(cell for cell in read_notebook(name).cells if cell.cell_type == "code")
     assert "lesson-colab" in first_code.metadata.get("tags", [])

@@ -35,7 +35,7 @@ BADGES, COLAB, NEXT = "lesson-badges", "lesson-colab", "lesson-next"
 # Every notebook ends with a way into the symptom index at the repository's root.
 SYMPTOMS = (
     "**Stuck on a symptom?** [The symptom index](../TROUBLESHOOTING.md) goes from what you see "
-    "to the section that explains it."
+    "to the section that explains it. **A term you have not met?** [The glossary](../GLOSSARY.md)."
 )
 # The Colab cell is plumbing: JupyterLab shows it collapsed to one line (click it to read it).
 HIDDEN = {"jupyter": {"source_hidden": True}}
@@ -190,6 +190,22 @@ def badges(slug, branch, name):
     )
 
 
+def checked_with(nb, name):
+    """The versions a notebook's claims were checked with: torch, transformers where it uses or quotes it, and
+    the libraries it quotes but does not install (trl), from requirements.txt and tools/quotes.py."""
+    import quotes  # tools/quotes.py, beside this file
+
+    cited = {(q.library, q.version) for q in quotes.QUOTES if q.notebook == name}
+    parts = [f"torch {pinned('torch')}"]
+    if uses_transformers(nb) or any(library == "transformers" for library, _ in cited):
+        parts.append(f"transformers {pinned('transformers')}")
+    quoted = sorted(f"{library} {version}" for library, version in cited if library not in ("torch", "transformers"))
+    text = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+    if quoted:
+        text += f"; it quotes the source of {', '.join(quoted)} (not installed)"
+    return f"*Checked with {text}.*"
+
+
 def tagged(cell, tag):
     return tag in cell.get("metadata", {}).get("tags", [])
 
@@ -219,7 +235,7 @@ def update_notebooks(slug, branch):
     titles = {p.name: frame(nbformat.read(p, as_version=4))[0] for p in paths}
     for i, path in enumerate(paths):
         nb = nbformat.read(path, as_version=4)
-        place(nb, BADGES, "markdown", badges(slug, branch, path.name), 0)
+        place(nb, BADGES, "markdown", badges(slug, branch, path.name) + "\n\n" + checked_with(nb, path.name), 0)
         nb.cells = [c for c in nb.cells if not tagged(c, "lesson-transformers")]  # folded into the Colab cell
         first_code = next((j for j, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
         transformers = pinned("transformers") if uses_transformers(nb) else None
