@@ -14,23 +14,14 @@ first label is no target), and a trailing run of 0s is padding. With neither, no
 
 ``check_labels`` returns ``[]`` when no check fires, else one finding per tag and row (``SHOWN`` = 3 rows per
 tag, then ``… and N more rows like these``): its line (a ``str``) with ``.tag``, ``.row``, ``.positions`` (all
-of them; the line shows 8 runs) and ``.ids``::
-
-    [dtype]               labels are not int64
-    [input-out-of-range]  an input id outside [0, vocab_size), padding too: the embedding reads every id
-    [out-of-range]        a label the loss reads outside [0, vocab_size), or negative but not -100
-    [no-target]           a row (a packed document) with no trained target
-    [pad-kept]            a label at a padding position
-    [cross-doc]           a label where position_ids restart: predicted from the previous document
-    [shifted]             a trained label that differs from input_ids at its position (shifted by hand)
-    [never-train]         a trained id from never_train_ids (template headers; a pad id that is no end id)
-    [end-not-trained]     an answer with no trained end id, then an untrained one (maybe after a space)
-    [no-end]              an answer with no end id in it or after it (cut by truncation?)
-    [span-start]          an answer that starts a token off the header the others follow (header trained?)
+of them; the line shows 8 runs) and ``.ids``. The tags, in order (``WHAT`` below says what each means):
+dtype, input-out-of-range (the embedding reads every id, padding too), out-of-range, no-target (per document
+when packed), pad-kept, cross-doc, shifted, never-train, end-not-trained, no-end, span-start.
 
 ``end_ids`` is required: the ids that end a turn (``<|im_end|>``, ``<|eot_id|>``, ``<end_of_turn>``, ``</s>``;
-not always ``tokenizer.eos_token_id``); ``[]`` turns the last three checks off. An answer is its trained spans
-up to an end id or a never_train id, so a masked hole (a tool's output) may sit inside. An end id cannot be in
+not always ``tokenizer.eos_token_id``); ``[]`` turns the last three checks off. An answer's trained spans run on
+until an end id or a never_train id (a header) comes between them: a masked hole (a tool's output) may sit
+inside. ``[span-start]`` compares the answers that follow an end id with each other. An end id cannot be in
 ``never_train_ids``: with pad = EOS (trl's fallback when a tokenizer has no pad token) the pad id is the end
 id, which each answer must train. Pass ``vocab_size=model.get_input_embeddings().num_embeddings``
 (``len(tokenizer)`` counts added tokens the model may lack) and ``decode=tokenizer.decode`` for token text.
@@ -166,11 +157,6 @@ def _next(mask):
     return torch.cat([where, torch.full_like(where[:, :1], width)], dim=1).flip(1).cummin(1).values.flip(1)
 
 
-def _counts(mask):
-    """With a 0 in front: counts[:, b] - counts[:, a] is how often mask holds in [a, b)."""
-    return torch.cat([torch.zeros_like(mask[:, :1], dtype=torch.long), mask.long().cumsum(1)], dim=1)
-
-
 def _starts(trained):
     return trained & ~torch.cat([trained[:, :1] & False, trained[:, :-1]], dim=1)
 
@@ -201,7 +187,11 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh):
     doc_first = torch.cummax(torch.where(doc_start, torch.arange(width, device=r.device), 0), 1).values[r, a]
     same_row = r[1:] == r[:-1]
     gap = torch.maximum(doc_first, torch.where(torch.cat([r[:1] < 0, same_row]), torch.cat([b[:1], b[:-1]]) + 1, 0))
-    count = lambda m, lo, hi: (lambda c: c[r, hi] - c[r, lo])(_counts(m))  # noqa: E731
+
+    def count(mask, lo, hi):  # how often mask holds in [lo, hi) of each span's row
+        cumulative = torch.cat([torch.zeros_like(mask[:, :1], dtype=torch.long), mask.long().cumsum(1)], dim=1)
+        return cumulative[r, hi] - cumulative[r, lo]
+
     span = dict(
         row=r, start=a, last=b, following=torch.cat([torch.where(same_row, a[1:], width), a[:1] * 0 + width]),
         closed=count(target & torch.isin(lab, end), a, b + 1) > 0, fresh=count(fresh, a, b + 1) > 0,
@@ -214,8 +204,9 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh):
 
 
 def _ends(span):
-    """[end-not-trained] and [no-end] places: an answer (its spans up to an end id, so that a masked hole such
-    as a tool's output stays inside it) needs a trained end id, in it or right after it."""
+    """[end-not-trained] and [no-end] places: an answer (its spans until an end id or a never_train id comes
+    between them, so that a masked hole such as a tool's output stays inside it) needs a trained end id, in it
+    or right after it (the first end id after it, past untrained tokens such as a space)."""
     places, fresh, after_end = {"end-not-trained": [], "no-end": []}, False, None
     for k, row in enumerate(span["row"]):
         fresh |= span["fresh"][k]
@@ -245,10 +236,9 @@ def _span_start(span):
     for n in (1, 2):  # window: the 3 ids before the start, then the first one
         before = Counter(tuple(w[3 - n : 3]) for _, _, w in openings).most_common(2)
         if before and before[0][1] >= 2 and (len(before) == 1 or before[1][1] < before[0][1]):
-            (header, _), usual = before[0], before[0]
+            header, usual = before[0][0], before[0]
             places += [(r, t) for r, t, w in openings if tuple(w[3 - n : 3]) != header
                        and header in (tuple(w[4 - n :]), tuple(w[2 - n : 2]))]  # fmt: skip
-            usual = before[0]
     return places, usual
 
 
@@ -288,10 +278,10 @@ def check_labels(
     used = lab != ignore  # what the loss reads, after the shift
     used[:, 0] = False
     target = used & ~doc_start
-    over = (lambda x: x >= vocab) if vocab is not None else (lambda x: torch.zeros_like(x, dtype=torch.bool))
-    bad = used & ((lab < 0) | over(lab))
+    top = vocab if vocab is not None else torch.iinfo(torch.long).max  # no id reaches it
+    bad = used & ((lab < 0) | (lab >= top))
     masks = {
-        "input-out-of-range": (ids < 0) | over(ids),
+        "input-out-of-range": (ids < 0) | (ids >= top),
         "out-of-range": bad,
         "no-target": _no_target(target, real, doc_start),
         "pad-kept": used & ~real & ~bad,
@@ -308,8 +298,8 @@ def check_labels(
         for tag, where in (_ends(span) | {"span-start": places}).items():
             masks[tag][[r for r, _ in where], [t for _, t in where]] = True
     usual = usual and f"{usual[1]} answers after id {_text(list(usual[0]), decode)}"
-    shown = dict.fromkeys(["input-out-of-range", "end-not-trained"], ids) | {"span-start": ids.roll(1, dims=1)}
-    shown |= dict.fromkeys(["out-of-range", "never-train"], lab)
+    shown = {"input-out-of-range": ids, "out-of-range": lab, "never-train": lab, "end-not-trained": ids}
+    shown["span-start"] = ids.roll(1, dims=1)  # the token before the answer
     findings = _report(masks, shown, decode, usual, pos is not None)
     if dtype != torch.long:
         text = f"[dtype] labels are {dtype}, not int64; cross_entropy wants int64 class ids: labels.long()"
@@ -354,9 +344,9 @@ def _piece(decode, ids, t):
 def show_labels(input_ids, labels, row=0, *, decode=None, sep=None, ignore_index=-100):
     """One row as text, each trained token in [brackets]: ``[label]``, or ``[input→label]`` if they differ.
 
-    ``decode`` turns a list of ids into text (``tokenizer.decode``); without it ids are shown. ``sep`` goes
-    between tokens: by default nothing with ``decode`` (each token keeps its spaces, taken from decoding it
-    after the tokens before it) and a space without it. Newlines are shown as ``\\n``.
+    ``decode`` turns a list of ids into text (``tokenizer.decode``; each token is decoded after the ones before
+    it, so it keeps its spaces); without it ids are shown. ``sep`` goes between tokens: by default nothing with
+    ``decode``, a space without. Newlines are shown as ``\\n``.
 
     >>> text = lambda ids: "".join("abcdefgh"[i] for i in ids)
     >>> show_labels(torch.tensor([4, 5, 6]), torch.tensor([-100, 5, 7]), decode=text)

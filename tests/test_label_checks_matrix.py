@@ -5,11 +5,11 @@ truncated or packed the way trainers do it. Each batch is sound or carries one c
 exactly the set of tags written beside it: no more, no less.
 
 The layouts follow trl 1.16.0's `DataCollatorForLanguageModeling` (trl/trainer/sft_trainer.py): it pads
-labels with -100 by position (lines 197-203); with `padding_free` it concatenates the examples into one row,
-returns `position_ids` and no `attention_mask` (lines 177-208), sets the label at each `position_ids == 0`
-to -100 (line 208) and pads to `pad_to_multiple_of` with the pad id, position 0 and label -100; without a
-pad token it pads with the EOS token (line 969). `keep_start`/`keep_end` truncation keeps the first or last
-`max_length` tokens of ids and labels alike.
+input_ids with the pad id and labels with -100, by position (lines 195-203); with `padding_free` it
+concatenates the examples into one row (189-192) and returns `position_ids`, padded with 0, and no
+`attention_mask` (177-182, 204-207), then sets the label at each `position_ids == 0` to -100 (line 208); the
+trainer pads with the EOS token when the tokenizer has none (line 969). `keep_start`/`keep_end` truncation
+keeps the first or last `max_length` tokens of ids and labels alike.
 """
 
 import functools
@@ -20,7 +20,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from label_checks import check_batch, summarize_labels
+from label_checks import check_batch, show_labels, summarize_labels
 
 WORDS = "red green blue cat dog sun moon tree fish bird one two three".split()
 SPECIAL = ["<|pad|>", "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|begin_of_text|>", "<|start_header_id|>",
@@ -296,3 +296,11 @@ def test_the_summary_shows_a_dropped_mask_as_every_token_trained():
     (line,) = summarize_labels(batch["input_ids"], batch["labels"])
     n, of = map(int, re.match(r"row 0: (\d+) of (\d+) real", line).groups())
     assert n == of - 1
+
+
+def test_show_labels_keeps_the_spaces_a_metaspace_tokenizer_drops_from_a_token_decoded_alone():
+    ids, labels = encode("gemma", chats()[0])
+    decode = tokenizer("meta").decode
+    shown = show_labels(torch.tensor(ids), torch.tensor(labels), decode=decode)
+    assert "user\\nWhat is red plus green?" in shown and "[red][ green][<end_of_turn>]" in shown
+    assert "Whatisredplusgreen?" in "".join(decode([i]) for i in ids)  # each token alone: the spaces are gone
