@@ -8,9 +8,10 @@
 ``labels`` lines up with ``input_ids``, **unshifted**, -100 (``ignore_index``) where nothing is trained; the
 model shifts inside (logits at t are scored against ``labels[t + 1]``), so a row's first label is never used.
 Padding is where ``attention_mask`` is 0, never guessed from token values (the pad id may be the end id).
-Packed and padding-free batches (trl's ``packing``/``padding_free``, transformers'
-``DataCollatorWithFlattening``) carry ``position_ids`` and no mask: a document starts where they restart (its
-first label is no target), and a trailing run of 0s is padding. With neither, nothing is padding.
+Padding-free batches (trl's ``padding_free=True``, which ``packing=True`` turns on with its default strategy;
+transformers' ``DataCollatorWithFlattening``) carry ``position_ids`` and no mask: a document starts where
+they restart (its first label is no target), and a trailing run of 0s is padding. With neither, nothing is
+padding.
 
 ``check_labels`` returns ``[]`` when no check fires, else one finding per tag and row (``SHOWN`` = 3 rows per
 tag, then ``… and N more rows like these``): its line (a ``str``) with ``.tag``, ``.row``, ``.positions`` (all
@@ -21,7 +22,7 @@ when packed), pad-kept, cross-doc, shifted, never-train, end-not-trained, no-end
 ``end_ids`` is required: the ids that end a turn (``<|im_end|>``, ``<|eot_id|>``, ``<end_of_turn>``, ``</s>``;
 not always ``tokenizer.eos_token_id``); ``[]`` turns the last three checks off. An answer's trained spans run on
 until an end id or a never_train id (a header) comes between them: a masked hole (a tool's output) may sit
-inside. ``[span-start]`` compares the answers that follow an end id with each other. An end id cannot be in
+inside. ``[span-start]`` compares the answers that open a turn with each other. An end id cannot be in
 ``never_train_ids``: with pad = EOS (trl's fallback when a tokenizer has no pad token) the pad id is the end
 id, which each answer must train. Pass ``vocab_size=model.get_input_embeddings().num_embeddings``
 (``len(tokenizer)`` counts added tokens the model may lack) and ``decode=tokenizer.decode`` for token text.
@@ -81,7 +82,7 @@ WHAT = {  # tag: "what is wrong; what it causes: the fix" ({ids} is filled in wh
     "{{% generation %}}, or, if pad = end, mask padding by attention_mask, not by id",
     "no-end": "an answer with no end id in it or after it; the model never learns to stop here (cut by "
     "truncation, or end_ids does not name your end-of-turn token?): keep the end, or drop the row",
-    "span-start": "this answer starts after id {ids}, {usual}: a header token trained, or the answer's first "
+    "span-start": "this answer starts after id {ids}, but {usual}: a header token trained, or the answer's first "
     "token masked (a prompt tokenized alone?): take the labels from the whole row's tokens",
 }
 
@@ -297,7 +298,7 @@ def check_labels(
         places, usual = _span_start(span)
         for tag, where in (_ends(span) | {"span-start": places}).items():
             masks[tag][[r for r, _ in where], [t for _, t in where]] = True
-    usual = usual and f"{usual[1]} answers after id {_text(list(usual[0]), decode)}"
+    usual = usual and f"{usual[1]} start after id{'s' * (len(usual[0]) > 1)} {_text(list(usual[0]), decode)}"
     shown = {"input-out-of-range": ids, "out-of-range": lab, "never-train": lab, "end-not-trained": ids}
     shown["span-start"] = ids.roll(1, dims=1)  # the token before the answer
     findings = _report(masks, shown, decode, usual, pos is not None)

@@ -264,7 +264,7 @@ def test_an_answer_that_starts_a_token_off_the_others_header_is_flagged(start, w
     ids, labels = chats([7, 7, start, 7])
     (finding,) = check_labels(ids, labels, end_ids=[1])
     assert (finding.tag, finding.row, finding.positions) == ("span-start", 2, (start,)), where
-    assert "3 answers after id 4, 2" in finding
+    assert f"starts after id {ids[2, start - 1].item()}, but 3 start after ids 4, 2: a header token trained" in finding
 
 
 def test_answers_that_all_follow_one_header_or_have_no_majority_are_not_flagged():

@@ -12,6 +12,7 @@ trainer pads with the EOS token when the tokenizer has none (line 969). `keep_st
 keeps the first or last `max_length` tokens of ids and labels alike.
 """
 
+import copy
 import functools
 import re
 
@@ -304,3 +305,20 @@ def test_show_labels_keeps_the_spaces_a_metaspace_tokenizer_drops_from_a_token_d
     shown = show_labels(torch.tensor(ids), torch.tensor(labels), decode=decode)
     assert "user\\nWhat is red plus green?" in shown and "[red][ green][<end_of_turn>]" in shown
     assert "Whatisredplusgreen?" in "".join(decode([i]) for i in ids)  # each token alone: the spaces are gone
+
+
+def test_batches_from_transformers_own_collators():
+    from transformers import DataCollatorForLanguageModeling, DataCollatorWithFlattening
+
+    tok = tokenizer("byte")
+    end = tok.convert_tokens_to_ids("<|im_end|>")
+    examples = [dict(zip(("input_ids", "labels"), encode("chatml", chat), strict=True)) for chat in chats()]
+    options = dict(end_ids=[end], never_train_ids=[tok.convert_tokens_to_ids("<|im_start|>")], vocab_size=len(tok))
+    flat = DataCollatorWithFlattening()(examples)  # input_ids, labels, position_ids; no attention_mask
+    assert "attention_mask" not in flat and check_batch(flat, **options) == []
+    eos_padded = copy.deepcopy(tok)
+    eos_padded.pad_token = "<|im_end|>"  # no pad token of its own: pad = EOS
+    full_text = DataCollatorForLanguageModeling(eos_padded, mlm=False)(
+        [{"input_ids": e["input_ids"]} for e in examples]
+    )
+    assert {f.tag for f in check_batch(full_text, end_ids=[end], vocab_size=len(tok))} == {"end-not-trained"}
