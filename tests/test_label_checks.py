@@ -1,27 +1,30 @@
-"""label_checks finds each planted problem by its tag and place, says nothing about a sound batch,
-raises only when it is called wrongly, and works when copied alone into another project.
+"""label_checks finds each planted problem by its tag and place, says nothing about a sound batch (pad = EOS,
+no mask, packed and padding-free included), raises only when it is called wrongly, and works when copied
+alone into another project. Realistic template batches are in test_label_checks_matrix.py.
 
 The batches use ids 0 = pad, 1 = end of turn, 2 = a template header, 3.. = words; vocabulary of 20.
 """
 
 import ast
+import copy
 import doctest
 import pathlib
-import re
 import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 import label_checks
-from label_checks import check_labels, show_labels
+from label_checks import Finding, check_batch, check_labels, checking_collator, show_labels, summarize_labels
 
 PAD, END, HEADER, V = 0, 1, 2, 20
 OPTIONS = dict(vocab_size=V, end_ids=[END], never_train_ids=[PAD, HEADER])
+EOS_PADDED = dict(vocab_size=V, end_ids=[END], never_train_ids=[HEADER])  # pad = end: the pad id is no never-train
 
 
 def sound():
@@ -33,7 +36,7 @@ def sound():
 
 
 def tags(findings):
-    return [re.match(r"\[([a-z-]+)\]", line).group(1) for line in findings]
+    return [finding.tag for finding in findings]
 
 
 def test_a_sound_batch_has_no_finding():
@@ -43,8 +46,8 @@ def test_a_sound_batch_has_no_finding():
 def test_a_single_row_of_shape_t_is_checked_as_row_0():
     ids, labels, mask = sound()
     assert check_labels(ids[0], labels[0], mask[0], **OPTIONS) == []
-    assert check_labels(ids[0], torch.full_like(ids[0], -100)) == [
-        "[no-target] row 0: no trained target after the shift; the row teaches nothing, a batch of such rows gives "
+    assert check_labels(ids[0], torch.full_like(ids[0], -100), end_ids=[END]) == [
+        "[no-target] row 0: no trained target after the shift; it teaches nothing, a batch of such rows gives "
         "nan: drop it, or cut the prompt rather than the answer"
     ]
 
@@ -56,45 +59,56 @@ def test_the_first_label_is_dropped_by_the_shift_and_never_judged():
 
 
 def broken(fault):
-    """A sound batch with one planted fault; returns (ids, labels, mask, options, expected 'row r, t=...')."""
+    """A sound batch with one planted fault; returns (ids, labels, mask, options, row, positions)."""
     ids, labels, mask = sound()
     options = dict(OPTIONS)
     if fault == "no-target":  # truncation cut the whole answer
         labels[1] = -100
-        return ids, labels, mask, options, "row 1"
+        return ids, labels, mask, options, 1, (0, 1, 2, 3, 4)
     if fault == "pad-kept":  # labels copied from input_ids, padding included
         labels[1, 5:] = 0
         options["never_train_ids"] = [HEADER]
-        return ids, labels, mask, options, "row 1, t=5..6"
+        return ids, labels, mask, options, 1, (5, 6)
     if fault == "shifted":  # notebook 02's targets passed as labels
         labels[0, 4:6] = torch.tensor([8, 1])
         labels[0, 6] = -100
-        options["end_ids"] = []
-        return ids, labels, mask, options, "row 0, t=4..5"
+        return ids, labels, mask, options, 0, (4, 5)
     if fault == "never-train":  # a header inside the trained span
         labels[0, 3] = HEADER
-        return ids, labels, mask, options, "row 0, t=3"
+        return ids, labels, mask, options, 0, (3,)
     if fault == "end-not-trained":  # the stop token outside {% generation %}
         labels[0, 6] = -100
-        return ids, labels, mask, options, "row 0, t=6"
+        return ids, labels, mask, options, 0, (6,)
     if fault == "no-end":  # an answer cut by truncation
         ids, labels, mask = ids[:, :5], labels[:, :5], mask[:, :5]
-        return ids, labels, mask, options, "row 0, t=4"
+        return ids, labels, mask, options, 0, (4,)
     if fault == "out-of-range":  # the -1 trick with the default ignore_index
         labels[1, 3] = -1
-        return ids, labels, mask, options, "row 1, t=3"
+        return ids, labels, mask, options, 1, (3,)
+    if fault == "input-out-of-range":  # a pad token added to the tokenizer, the embeddings not resized
+        ids[1, 5:] = V
+        return ids, labels, mask, options, 1, (5, 6)
     raise AssertionError(fault)
 
 
 FAULTS = ["no-target", "pad-kept", "shifted", "never-train", "end-not-trained", "no-end", "out-of-range"]
 
 
-@pytest.mark.parametrize("fault", FAULTS)
-def test_each_planted_fault_is_found_by_its_tag_at_its_place(fault):
-    ids, labels, mask, options, where = broken(fault)
-    findings = check_labels(ids, labels, mask, **options)
-    assert tags(findings) == [fault], findings
-    assert findings[0].startswith(f"[{fault}] {where}: "), findings
+@pytest.mark.parametrize("fault", [*FAULTS, "input-out-of-range"])
+def test_each_planted_fault_is_found_by_its_tag_row_and_positions(fault):
+    ids, labels, mask, options, row, positions = broken(fault)
+    (finding,) = check_labels(ids, labels, mask, **options)
+    assert (finding.tag, finding.row, finding.positions) == (fault, row, positions), finding
+    assert finding.startswith(f"[{fault}] row {row}")
+
+
+def test_a_finding_is_its_line_with_the_tag_row_positions_and_ids_as_attributes():
+    ids, labels, mask, options, *_ = broken("never-train")
+    (finding,) = check_labels(ids, labels, mask, **options)
+    assert isinstance(finding, str) and isinstance(finding, Finding)
+    assert (finding.tag, finding.row, finding.positions, finding.ids) == ("never-train", 0, (3,), (HEADER,))
+    assert str(finding) == finding and "\n".join([finding, finding]).count("[never-train]") == 2
+    assert copy.deepcopy(finding).positions == (3,)
 
 
 def test_labels_that_are_not_int64_are_reported_not_refused():
@@ -102,22 +116,90 @@ def test_labels_that_are_not_int64_are_reported_not_refused():
     assert tags(check_labels(ids, labels.int(), mask, **OPTIONS)) == ["dtype"]
 
 
-def test_an_input_id_outside_the_vocabulary_is_out_of_range_but_padding_is_not_judged():
-    ids, labels, mask = sound()
-    ids[1, 6] = 99  # padding: not attended, not looked at
-    assert check_labels(ids, labels, mask, **OPTIONS) == []
-    ids[0, 1] = 99
-    assert check_labels(ids, labels, mask, **OPTIONS)[0].startswith("[out-of-range] row 0, t=1: id 99 ")
+# --- pad = EOS, the common recipe (review H1, H2) --------------------------------------------------------
 
 
-def test_pad_equal_to_end_masked_by_value_loses_the_real_end():
+def pad_is_end():
+    """The review's batch: 1 = end = pad; row 1 trains its end, then one pad."""
+    ids = torch.tensor([[5, 6, 7, 8, 1], [5, 6, 9, 1, 1]])
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])
+    labels = torch.tensor([[-100, -100, 7, 8, 1], [-100, -100, 9, 1, -100]])
+    return ids, labels, mask
+
+
+def test_pad_equal_to_end_in_never_train_ids_is_a_calling_error_not_a_finding():
+    with pytest.raises(ValueError, match=r"end_ids and never_train_ids share id\(s\) \[1\].*leave the pad id out"):
+        check_labels(*pad_is_end(), end_ids=[1], never_train_ids=[1])
+
+
+def test_a_sound_pad_equal_to_end_batch_passes_with_or_without_its_mask():
+    ids, labels, mask = pad_is_end()
+    assert check_labels(ids, labels, mask, end_ids=[1]) == []
+    assert check_labels(ids, labels, end_ids=[1]) == []  # None: no padding, and the end before the pad is trained
+
+
+def test_pad_equal_to_end_masked_by_value_loses_the_real_end_mask_or_not():
     # DataCollatorForLanguageModeling with pad_token = eos_token: every id 1 became -100
-    ids = torch.tensor([[4, 5, 1], [6, 1, 1]])
-    mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
-    labels = torch.tensor([[4, 5, -100], [6, -100, -100]])
-    findings = check_labels(ids, labels, mask, end_ids=[1])
-    assert findings[0].startswith("[no-target] row 1")
-    assert findings[1].startswith("[end-not-trained] row 0, t=2: end id 1 ")
+    ids, labels, mask = pad_is_end()
+    labels[ids == 1] = -100
+    for findings in (check_labels(ids, labels, mask, end_ids=[1]), check_labels(ids, labels, end_ids=[1])):
+        where = [(f.tag, f.row, f.positions) for f in findings]
+        assert where == [("end-not-trained", 0, (4,)), ("end-not-trained", 1, (3,))]
+
+
+def test_a_padding_free_row_padded_with_eos_as_trl_does_is_judged_from_position_ids():
+    # trl 1.16 padding_free: two examples in one row, labels -100 where position_ids restart, padded to a
+    # multiple with the pad id (= EOS), position 0 and label -100; no attention_mask
+    ids = torch.tensor([[5, 6, 7, 1, 5, 8, 9, 1, 1, 1]])
+    pos = torch.tensor([[0, 1, 2, 3, 0, 1, 2, 3, 0, 0]])
+    labels = torch.tensor([[-100, -100, 7, 1, -100, -100, 9, 1, -100, -100]])
+    assert check_labels(ids, labels, position_ids=pos, end_ids=[1]) == []
+    labels[0, 3] = -100  # the first example's end left out
+    (finding,) = check_labels(ids, labels, position_ids=pos, end_ids=[1])
+    assert (finding.tag, finding.positions) == ("end-not-trained", (3,))
+
+
+# --- the end checks (review M1, M4, M5, M10, L11) --------------------------------------------------------
+
+
+def test_end_ids_must_be_given_and_an_empty_list_turns_the_end_checks_off_on_purpose():
+    ids, labels, mask, *_ = broken("end-not-trained")
+    with pytest.raises(TypeError, match="end_ids"):
+        check_labels(ids, labels, mask)
+    assert check_labels(ids, labels, mask, end_ids=[]) == []
+
+
+def test_an_end_token_after_a_space_outside_the_span_is_end_not_trained_not_no_end():
+    # [/INST]{% generation %} {{ content }}{% endgeneration %} </s>: a space token between answer and end
+    ids, labels = torch.tensor([5, 6, 7, 8, 3, 1]), torch.tensor([-100, -100, 7, 8, -100, -100])
+    (finding,) = check_labels(ids, labels, end_ids=[1])
+    assert (finding.tag, finding.positions) == ("end-not-trained", (5,))
+    assert "put it inside {% generation %}" in finding and "if pad = end, mask padding by attention_mask" in finding
+
+
+def test_a_masked_hole_inside_one_answer_is_not_a_missing_end():
+    ids = torch.tensor([5, 6, 7, 11, 12, 4, 1])  # 11 12: a tool's output inside the answer, not trained
+    assert check_labels(ids, torch.tensor([-100, -100, 7, -100, -100, 4, 1]), end_ids=[1]) == []
+
+
+def test_a_turn_without_an_end_before_the_next_header_is_no_end():
+    ids = torch.tensor([5, 2, 7, 8, 5, 2, 9, 1])  # 2 = a header in never_train_ids: a new turn, not a hole
+    (finding,) = check_labels(ids, torch.tensor([-100, -100, 7, 8, -100, -100, 9, 1]), end_ids=[1], never_train_ids=[2])
+    assert (finding.tag, finding.positions) == ("no-end", (3,))
+
+
+def test_the_newline_after_a_masked_end_is_not_reported_as_a_second_problem():
+    # full-text labels with pad = EOS masked by value: the `\n` after each masked end is trained alone
+    ids = torch.tensor([[3, 5, 6, 1, 4, 3, 7, 8, 1, 4, 1, 1]])
+    mask = torch.tensor([[1] * 10 + [0, 0]])
+    labels = ids.masked_fill(ids == 1, -100)
+    assert [(f.tag, f.positions) for f in check_labels(ids, labels, mask, end_ids=[1])] == [("end-not-trained", (3, 8))]
+
+
+def test_end_ids_that_name_no_token_of_the_template_give_no_end_on_every_row():
+    ids, labels, mask = sound()
+    findings = check_labels(ids, labels, mask, end_ids=[19])  # say, a base model's EOS the template never writes
+    assert tags(findings) == ["no-end", "no-end"]
 
 
 def test_a_trained_pad_is_reported_as_padding_not_also_as_a_span_without_an_end():
@@ -132,12 +214,6 @@ def test_a_trained_header_alone_is_reported_once_as_never_train():
     assert tags(check_labels(ids, labels, mask, **OPTIONS)) == ["never-train"]
 
 
-def test_end_ids_that_name_no_token_of_the_template_give_no_end_on_every_row():
-    ids, labels, mask = sound()
-    findings = check_labels(ids, labels, mask, end_ids=[19])  # say, a base model's EOS the template never writes
-    assert tags(findings) == ["no-end", "no-end"]
-
-
 def test_a_span_cut_before_its_end_is_still_no_end_when_it_also_trains_a_pad():
     ids, labels, mask = sound()
     ids[1, 4] = labels[1, 4] = 11  # the answer 10 11 cut before its end ...
@@ -145,50 +221,211 @@ def test_a_span_cut_before_its_end_is_still_no_end_when_it_also_trains_a_pad():
     assert tags(check_labels(ids, labels, mask, **OPTIONS)) == ["pad-kept", "never-train", "no-end"]
 
 
-def test_many_findings_of_one_kind_are_capped_with_a_count():
+# --- every input id (H3), packed documents (M6), span starts (M7) ---------------------------------------
+
+
+def test_an_input_id_outside_the_embedding_is_found_at_padding_positions_too():
+    ids, labels, mask = sound()
+    ids[1, 5:] = V  # tokenizer.add_special_tokens({"pad_token": "[PAD]"}) without resize_token_embeddings
+    (finding,) = check_labels(ids, labels, mask, **OPTIONS)
+    assert (finding.tag, finding.row, finding.positions, finding.ids) == ("input-out-of-range", 1, (5, 6), (V,))
+    assert "resize_token_embeddings" in finding
+
+
+def test_packed_documents_are_judged_one_by_one():
+    ids = torch.tensor([[2, 5, 7, 1, 2, 5, 6, 2, 6, 8, 9]])  # three documents: the second is all prompt
+    pos = torch.tensor([[0, 1, 2, 3, 0, 1, 2, 0, 1, 2, 3]])
+    labels = torch.tensor([[-100, -100, 7, 1, -100, -100, -100, -100, -100, 8, 9]])
+    findings = check_labels(ids, labels, position_ids=pos, **OPTIONS)
+    assert [(f.tag, f.positions) for f in findings] == [("no-target", (4, 5, 6)), ("no-end", (10,))]
+    assert findings[0].startswith("[no-target] row 0, t=4..6: ")
+    assert tags(check_labels(ids, labels, **OPTIONS)) == ["no-end"]  # one document as far as it can tell
+
+
+def test_a_label_where_a_packed_document_starts_is_a_cross_document_target():
+    ids = torch.tensor([[5, 7, 1, 5, 8, 1]])
+    pos = torch.tensor([[0, 1, 2, 0, 1, 2]])
+    labels = ids.clone()  # hand-written packing: the label at t=3 is predicted from the first document
+    (finding,) = check_labels(ids, labels, position_ids=pos, end_ids=[1])
+    assert (finding.tag, finding.positions) == ("cross-doc", (3,))
+
+
+def chats(starts):
+    """Rows `9 H 5 1 | 3 H 2 answer 1`: two turns, the second trained from the given start."""
+    ids = torch.tensor([[9, 4, 5, 1, 3, 4, 2, 10 + k, 11, 1] for k in range(len(starts))])
+    labels = torch.full_like(ids, -100)
+    for row, start in enumerate(starts):
+        labels[row, start:] = ids[row, start:]
+    return ids, labels
+
+
+@pytest.mark.parametrize("start, where", [(6, "early"), (8, "late")])
+def test_an_answer_that_starts_a_token_off_the_others_header_is_flagged(start, where):
+    ids, labels = chats([7, 7, start, 7])
+    (finding,) = check_labels(ids, labels, end_ids=[1])
+    assert (finding.tag, finding.row, finding.positions) == ("span-start", 2, (start,)), where
+    assert f"starts after id {ids[2, start - 1].item()}, but 3 start after ids 4, 2: a header token trained" in finding
+
+
+def test_answers_that_all_follow_one_header_or_have_no_majority_are_not_flagged():
+    assert check_labels(*chats([7, 7, 7]), end_ids=[1]) == []
+    assert check_labels(*chats([7, 6]), end_ids=[1]) == []  # one against one: no usual header to compare with
+
+
+def test_the_summary_gives_each_rows_trained_share_and_how_its_first_span_opens():
+    ids, labels, mask = sound()
+    assert summarize_labels(ids, labels, mask) == [
+        "row 0: 3 of 7 real tokens trained (43%) in 1 span(s); the first opens 6 2 [7] [8]",
+        "row 1: 2 of 5 real tokens trained (40%) in 1 span(s); the first opens 9 2 [10] [1]",
+    ]
+    assert summarize_labels(ids, ids, mask)[1].startswith("row 1: 4 of 5 real tokens trained (80%)")
+
+
+# --- readable at scale (M9), one line in a pipeline (M11) -----------------------------------------------
+
+
+def test_many_findings_of_one_kind_are_capped_with_a_count_that_keeps_the_rows():
     ids = torch.tensor([[2, 5, 6, 1]] * 45)
-    findings = check_labels(ids, torch.full_like(ids, -100))
+    findings = check_labels(ids, torch.full_like(ids, -100), end_ids=[1])
     assert len(findings) == label_checks.SHOWN + 1
     assert findings[-1] == f"[no-target] … and {45 - label_checks.SHOWN} more rows like these"
+    assert findings[-1].rows == tuple(range(label_checks.SHOWN, 45))
+
+
+def test_positions_and_ids_are_capped_within_a_line_but_kept_whole_on_the_finding():
+    ids = torch.arange(3, 203).remainder(17) + 3  # 200 tokens, words only
+    labels = torch.full_like(ids, -100)
+    labels[1::2] = 100 + torch.arange(100)  # 100 separate trained positions, each out of range
+    (finding,) = check_labels(ids, labels, vocab_size=50, end_ids=[])
+    assert len(finding) < 400 and "… (+92 more)" in finding
+    assert len(finding.positions) == 100 and len(finding.ids) == 100
+
+
+def test_check_batch_takes_what_a_collator_returns_and_ignores_other_keys():
+    ids, labels, mask = sound()
+    batch = dict(input_ids=ids, labels=labels, attention_mask=mask, token_type_ids=ids * 0, cu_seq_lens_q=[0, 7])
+    assert check_batch(batch, **OPTIONS) == []
+    batch["labels"] = broken("end-not-trained")[1]
+    assert tags(check_batch(batch, **OPTIONS)) == ["end-not-trained"]
+
+
+def test_check_batch_reads_a_batch_encoding():
+    from transformers import BatchEncoding
+
+    ids, labels, mask = sound()
+    assert check_batch(BatchEncoding(dict(input_ids=ids, labels=labels, attention_mask=mask)), **OPTIONS) == []
+
+
+def test_a_checking_collator_checks_the_first_batches_only():
+    ids, labels, mask, *_ = broken("end-not-trained")
+    collated = []
+    collate = checking_collator(
+        lambda examples: collated.append(examples) or dict(input_ids=ids, labels=labels), first=1, **OPTIONS
+    )
+    with pytest.raises(ValueError, match=r"label_checks found problems in a batch:\n\[end-not-trained\] row 0"):
+        collate(["first"])
+    assert collate(["second"])["labels"] is labels and collated == [["first"], ["second"]]
+
+
+def test_decode_adds_each_ids_text():
+    ids, labels, mask, options, *_ = broken("never-train")
+    words = {2: "<|im_start|>"}
+    (finding,) = check_labels(ids, labels, mask, decode=lambda ids: "".join(words[i] for i in ids), **options)
+    assert "trains id 2 '<|im_start|>' from never_train_ids" in finding
 
 
 def test_the_arguments_are_not_changed():
     ids, labels, mask = sound()
     before = [t.clone() for t in (ids, labels, mask)]
     check_labels(ids, labels, mask, **OPTIONS)
+    summarize_labels(ids, labels, mask)
     assert all(torch.equal(a, b) for a, b in zip(before, (ids, labels, mask), strict=True))
 
 
 @pytest.mark.parametrize(
     "call, error, message",
     [
-        (lambda i, y, m: check_labels(i.tolist(), y), TypeError, "input_ids must be a torch.Tensor, got list"),
-        (lambda i, y, m: check_labels(i, y.float()), TypeError, "labels must hold integer ids, got a torch.float32"),
-        (lambda i, y, m: check_labels(i.bool(), y), TypeError, "input_ids must hold integer ids, got a torch.bool"),
         (
-            lambda i, y, m: check_labels(i[None], y[None]),
-            ValueError,
-            r"must be \(B, T\) or \(T,\), got shape \(1, 2, 7\)",
-        ),
+            lambda i, y, m: check_labels(i.tolist(), y, end_ids=[1]),
+            TypeError,
+            "input_ids must be a torch.Tensor, got list",
+        ),  # fmt: skip
         (
-            lambda i, y, m: check_labels(i, y[:, :5]),
+            lambda i, y, m: check_labels(i, y.float(), end_ids=[1]),
+            TypeError,
+            "labels must hold integer ids, got a torch.float32",
+        ),  # fmt: skip
+        (
+            lambda i, y, m: check_labels(i.bool(), y, end_ids=[1]),
+            TypeError,
+            "input_ids must hold integer ids, got a torch.bool",
+        ),  # fmt: skip
+        (
+            lambda i, y, m: check_labels(i[None], y[None], end_ids=[1]),
             ValueError,
-            r"input_ids \(2, 7\) and labels \(2, 5\) must have one",
-        ),
-        (lambda i, y, m: check_labels(i, y, m[:1]), ValueError, r"attention_mask \(1, 7\) must have the shape"),
-        (lambda i, y, m: check_labels(i, y, m, vocab_size=0), ValueError, "vocab_size must be a positive int or None"),
-        (lambda i, y, m: check_labels(i, y, m, vocab_size=20.0), ValueError, "vocab_size must be a positive int"),
+            r"input_ids must be \(B, T\) or \(T,\), T >= 1, .* got \(1, 2, 7\)",
+        ),  # fmt: skip
+        (lambda i, y, m: check_labels(i[:, :0], y[:, :0], end_ids=[1]), ValueError, r"T >= 1.*got \(2, 0\)"),
+        (
+            lambda i, y, m: check_labels(i, y[:, :5], end_ids=[1]),
+            ValueError,
+            r"labels must be .* as input_ids \(2, 7\): got \(2, 5\)",
+        ),  # fmt: skip
+        (
+            lambda i, y, m: check_labels(i, y, m[:1], end_ids=[1]),
+            ValueError,
+            r"attention_mask must be .*got \(1, 7\)",
+        ),  # fmt: skip
+        (
+            lambda i, y, m: check_labels(i, y, position_ids=m.float(), end_ids=[1]),
+            TypeError,
+            "position_ids must hold integer ids",
+        ),  # fmt: skip
+        (
+            lambda i, y, m: check_labels(i, y, m, end_ids=[1], vocab_size=0),
+            ValueError,
+            "vocab_size must be a positive int or None",
+        ),  # fmt: skip
+        (
+            lambda i, y, m: check_labels(i, y, m, end_ids=[1], vocab_size=20.0),
+            TypeError,
+            "vocab_size must be an int, got 20.0",
+        ),  # fmt: skip
         (
             lambda i, y, m: check_labels(i, y, m, end_ids="</s>"),
             TypeError,
             "end_ids must be a list of int ids, got str",
-        ),
+        ),  # fmt: skip
         (lambda i, y, m: check_labels(i, y, m, end_ids=1), TypeError, "end_ids must be a list of int ids, got int"),
-        (lambda i, y, m: check_labels(i, y, never_train_ids=[0.5]), TypeError, "never_train_ids must hold int ids"),
+        (
+            lambda i, y, m: check_labels(i, y, end_ids=[1], never_train_ids=[0.5]),
+            TypeError,
+            "each of never_train_ids must be an int, got 0.5",
+        ),  # fmt: skip
+        (
+            lambda i, y, m: check_labels(i, y, end_ids=[1], decode="text"),
+            TypeError,
+            "decode must be a function from a list of ids to text",
+        ),  # fmt: skip
+        (
+            lambda i, y, m: check_labels(i, y, end_ids=[1], ignore_index=None),
+            TypeError,
+            "ignore_index must be an int",
+        ),  # fmt: skip
+        (
+            lambda i, y, m: check_batch([i, y], end_ids=[1]),
+            TypeError,
+            "batch must be a dict .* with input_ids and labels, got a list",
+        ),  # fmt: skip
+        (lambda i, y, m: check_batch(dict(input_ids=i), end_ids=[1]), TypeError, r"got keys \['input_ids'\]"),
+        (lambda i, y, m: checking_collator(None, end_ids=[1]), TypeError, "checking_collator takes a collator"),
+        (lambda i, y, m: checking_collator(list), TypeError, r"and end_ids=\[...\]; got a type and \[\]"),
         (lambda i, y, m: show_labels(i, y, row=2), ValueError, "row must be an int index into 2 rows, got 2"),
-        (lambda i, y, m: show_labels(i, y, decode="text"), TypeError, "decode must be a function from an id to text"),
-        (lambda i, y, m: show_labels(i, y[:, 1:]), ValueError, "must have one shape"),
+        (lambda i, y, m: show_labels(i, y, row=True), TypeError, "row must be an int, got True"),
+        (lambda i, y, m: show_labels(i, y, decode="text"), TypeError, "decode must be a function from a list of ids"),
+        (lambda i, y, m: show_labels(i, y[:, 1:]), ValueError, r"labels must be .* got \(2, 6\)"),
         (lambda i, y, m: show_labels(i, y, sep=1), TypeError, "sep must be a str or None, got int"),
+        (lambda i, y, m: summarize_labels(i, y, m[:, :3]), ValueError, r"attention_mask must be .* got \(2, 3\)"),
     ],
     ids=lambda value: "" if callable(value) or isinstance(value, type) else value[:40],
 )
@@ -197,9 +434,11 @@ def test_a_wrong_call_raises_a_clear_error(call, error, message):
         call(*sound())
 
 
-def test_ids_may_be_given_as_a_tensor_and_ids_as_int32():
+def test_ids_may_be_tensors_numpy_integers_or_int32():
     ids, labels, mask = sound()
-    assert check_labels(ids.int(), labels, mask.bool(), end_ids=torch.tensor([END]), never_train_ids=(PAD,)) == []
+    options = dict(end_ids=torch.tensor([END]), never_train_ids=(np.int64(PAD),), vocab_size=np.int64(V))
+    assert check_labels(ids.int(), labels, mask.bool(), **options) == []
+    assert show_labels(ids, labels, row=np.int64(1)) == "2 9 2 [10] [1] 0 0"
 
 
 def test_show_labels_marks_the_trained_tokens_and_a_label_that_differs():
@@ -207,28 +446,29 @@ def test_show_labels_marks_the_trained_tokens_and_a_label_that_differs():
     assert show_labels(ids, labels, row=1) == "2 9 2 [10] [1] 0 0"
     words = {0: "<pad>", 1: "<end>", 2: "\n>", 7: " Paris", 8: " is"}
     labels[0, 5] = 1
-    shown = show_labels(ids, labels, decode=lambda i: words.get(i, f"<{i}>"))
+    shown = show_labels(ids, labels, decode=lambda ids: "".join(words.get(i, f"<{i}>") for i in ids))
     assert shown == "\\n><5><6>\\n>[ Paris][ is→<end>][<end>]"
 
 
-def test_show_labels_puts_sep_between_tokens_for_tokenizers_without_spaces():
+def test_show_labels_puts_sep_between_tokens():
     ids, labels, _ = sound()
     words = {2: "<h>", 9: "how", 10: "fine", 1: "<end>", 0: "<pad>"}
-    assert show_labels(ids, labels, row=1, decode=words.get) == "<h>how<h>[fine][<end>]<pad><pad>"
-    assert show_labels(ids, labels, row=1, decode=words.get, sep=" ") == "<h> how <h> [fine] [<end>] <pad> <pad>"
+    text = lambda ids: "".join(words[i] for i in ids)  # noqa: E731
+    assert show_labels(ids, labels, row=1, decode=text) == "<h>how<h>[fine][<end>]<pad><pad>"
+    assert show_labels(ids, labels, row=1, decode=text, sep=" ") == "<h> how <h> [fine] [<end>] <pad> <pad>"
     assert show_labels(ids, labels, row=1, sep="|") == "2|9|2|[10]|[1]|0|0"
 
 
 def test_the_docstring_examples_run():
     failures, tried = doctest.testmod(label_checks)
-    assert tried >= 6 and failures == 0
+    assert tried >= 10 and failures == 0
 
 
-def test_the_module_needs_torch_only():
+def test_the_module_needs_torch_and_the_standard_library_only():
     tree = ast.parse(pathlib.Path(label_checks.__file__).read_text(encoding="utf-8"))
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported == {"torch"}
+    assert imported - set(sys.stdlib_module_names) == {"torch"}
 
 
 def test_a_copy_of_the_file_works_alone_in_another_folder(tmp_path):
@@ -248,48 +488,89 @@ def test_a_copy_of_the_file_works_alone_in_another_folder(tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_a_batch_on_a_gpu_gives_the_same_findings():  # pragma: no cover - runs where a GPU is present
-    ids, labels, mask, options, _ = broken("end-not-trained")
-    on_cpu = check_labels(ids, labels, mask, **options)
-    assert check_labels(ids.cuda(), labels.cuda(), mask.cuda(), **options) == on_cpu != []
+    for fault in [*FAULTS, "input-out-of-range"]:
+        ids, labels, mask, options, *_ = broken(fault)
+        on_cpu = check_labels(ids, labels, mask, **options)
+        assert check_labels(ids.cuda(), labels.cuda(), mask.cuda(), **options) == on_cpu != []
+    ids = torch.tensor([[5, 6, 7, 1, 5, 8, 9, 1, 1, 1]])
+    pos = torch.tensor([[0, 1, 2, 3, 0, 1, 2, 3, 0, 0]])
+    labels = torch.tensor([[-100, -100, 7, -100, -100, -100, 9, 1, -100, -100]])
+    assert check_labels(ids.cuda(), labels.cuda(), position_ids=pos.cuda(), end_ids=[1]) == check_labels(
+        ids, labels, position_ids=pos, end_ids=[1]
+    )
 
 
 # --- property: sound batches pass; one planted fault is named where it was planted -------------------
 
+WORDS = st.integers(3, V - 1)
+
 
 @st.composite
 def batches(draw):
-    """A padded batch of chats: prompt (not trained), answer ending in END (trained), padding."""
-    rows = draw(st.integers(1, 5))
-    width = draw(st.integers(4, 12))
-    ids = torch.full((rows, width), PAD)
-    labels = torch.full((rows, width), -100)
-    mask = torch.zeros(rows, width, dtype=torch.long)
-    for b in range(rows):
-        prompt = draw(st.integers(1, width - 2))
-        answer = draw(st.integers(1, width - prompt))  # the answer's last token is END
-        words = draw(st.lists(st.integers(3, V - 1), min_size=prompt + answer - 1, max_size=prompt + answer - 1))
-        ids[b, : prompt + answer] = torch.tensor([*words, END])
-        labels[b, prompt : prompt + answer] = ids[b, prompt : prompt + answer]
-        mask[b, : prompt + answer] = 1
-    return ids, labels, mask
+    """A batch of chats, each row one or more turns: a prompt (words, then HEADER; not trained) and an answer
+    ending in END (trained). Padded on the right with PAD, or with END (pad = EOS, with or without its mask),
+    or packed into one padding-free row as trl does."""
+    layout = draw(st.sampled_from(["pad", "pad=end", "pad=end, no mask", "padding-free"]))
+    rows = []
+    for _ in range(draw(st.integers(1, 4))):
+        ids, labels = [], []
+        for _ in range(draw(st.integers(1, 3))):
+            prompt = draw(st.lists(WORDS, min_size=1, max_size=3)) + [HEADER]
+            answer = draw(st.lists(WORDS, min_size=0, max_size=3)) + [END]
+            ids, labels = ids + prompt + answer, labels + [-100] * len(prompt) + answer
+        rows.append((ids, labels))
+    pad = PAD if layout == "pad" else END
+    if layout == "padding-free":  # one row, positions restarting per example, padded to a multiple of 8
+        ids = [i for row, _ in rows for i in row]
+        fill = -len(ids) % 8
+        position = [t for row, _ in rows for t in range(len(row))] + [0] * fill
+        labels = [-100 if p == 0 else y for p, y in zip(position, [y for _, row in rows for y in row], strict=False)]
+        batch = dict(input_ids=[ids + [pad] * fill], labels=[labels + [-100] * fill], position_ids=[position])
+    else:
+        width = max(len(ids) for ids, _ in rows) + draw(st.integers(0, 2))
+        batch = {key: [] for key in ("input_ids", "labels", "attention_mask")}
+        for ids, labels in rows:
+            fill = width - len(ids)
+            batch["input_ids"].append(ids + [pad] * fill)
+            batch["labels"].append(labels + [-100] * fill)
+            batch["attention_mask"].append([1] * len(ids) + [0] * fill)
+        if layout == "pad=end, no mask":
+            del batch["attention_mask"]
+    options = OPTIONS if pad == PAD else EOS_PADDED
+    return {key: torch.tensor(value) for key, value in batch.items()}, options, layout
 
 
 @given(batches())
-def test_any_sound_batch_has_no_finding(batch):
-    assert check_labels(*batch, **OPTIONS) == []
+def test_any_sound_batch_has_no_finding(drawn):
+    batch, options, _ = drawn
+    assert check_batch(batch, **options) == []
 
 
-@given(batches(), st.sampled_from(["pad-kept", "end-not-trained", "never-train", "out-of-range"]), st.data())
-def test_one_planted_fault_is_named_at_its_row_and_position(batch, fault, data):
-    ids, labels, mask = batch
+PLANTED = ["pad-kept", "end-not-trained", "never-train", "out-of-range", "input-out-of-range", "shifted", "no-end"]
+
+
+@given(batches(), st.sampled_from(PLANTED), st.data())
+def test_one_planted_fault_is_named_at_its_row_and_position(drawn, fault, data):
+    batch, options, layout = drawn
+    ids, labels = batch["input_ids"], batch["labels"]
+    real = batch["attention_mask"] == 1 if "attention_mask" in batch else torch.ones_like(ids, dtype=torch.bool)
+    if "position_ids" in batch:
+        padding = (batch["position_ids"][0].flip(0) == 0).long().cumprod(0).sum()  # trl's trailing zeros
+        real = (torch.arange(ids.shape[1]) < ids.shape[1] - padding)[None]
     trained = labels != -100
     trained[:, 0] = False
+    after_trained = torch.zeros_like(trained)
+    after_trained[:, 1:] = trained[:, :-1]
     if fault == "pad-kept":
-        spots = (mask == 0).nonzero().tolist()
-    elif fault == "end-not-trained":  # the END that closes an answer, at t >= 2 so a span remains before it
-        spots = [[b, t] for b, t in (trained & (ids == END)).nonzero().tolist() if trained[b, t - 1]]
+        spots = (~real).nonzero().tolist()
+    elif fault in ("end-not-trained", "no-end"):  # an answer's END, with a trained word before it
+        spots = (trained & (ids == END) & after_trained).nonzero().tolist()
+        if fault == "no-end" and layout == "pad=end, no mask":  # then followed by pad = EOS: it looks masked
+            spots = [(b, t) for b, t in spots if t + 1 < ids.shape[1] and ids[b, t + 1] != END]
+    elif fault == "input-out-of-range":
+        spots = torch.ones_like(trained).nonzero().tolist()
     else:
-        spots = trained.nonzero().tolist()
+        spots = (trained & (ids != END)).nonzero().tolist()
     if not spots:
         return
     b, t = data.draw(st.sampled_from(spots))
@@ -297,16 +578,15 @@ def test_one_planted_fault_is_named_at_its_row_and_position(batch, fault, data):
         labels[b, t] = ids[b, t]
     elif fault == "end-not-trained":
         labels[b, t] = -100
+    elif fault == "no-end":  # the answer cut just before its end
+        ids[b, t] = labels[b, t] = 3
     elif fault == "never-train":
         ids[b, t] = labels[b, t] = HEADER
-    else:
+    elif fault == "out-of-range":
         labels[b, t] = -1
-    findings = check_labels(ids, labels, mask, **OPTIONS)
-    assert (b, t) in {(row, u) for tag, row, where in map(place, findings) if tag == fault for u in where}, findings
-
-
-def place(finding):
-    """(tag, row, positions) of a finding: '[tag] row 1, t=3, 6..8: ...' gives ('tag', 1, [3, 6, 7, 8])."""
-    tag, row, spans = re.match(r"\[([a-z-]+)\] row (\d+)(?:, t=([\d., ]+))?:", finding).groups()
-    runs = [[int(x) for x in run.split("..")] for run in (spans or "").split(", ") if run]
-    return tag, int(row), [t for run in runs for t in range(run[0], run[-1] + 1)]
+    elif fault == "input-out-of-range":
+        ids[b, t] = V
+    else:
+        labels[b, t] = 3 if labels[b, t] != 3 else 4
+    findings = check_batch(batch, **options)
+    assert (b, t) in {(f.row, u) for f in findings if f.tag == fault for u in f.positions}, findings
