@@ -182,3 +182,8 @@ def test_a_rank_that_dies_before_it_starts_is_not_reported_as_a_stall(tmp_path):
     assert "rank 0 exited before it started" in message and "progress for" not in message
     assert 'if __name__ == "__main__":' in message
     assert "rank 1: starting (Python was still importing torch)" in message
+
+
+def test_loss_to_backprop_names_the_normalisations_it_knows():
+    with pytest.raises(ValueError, match="unknown normalisation 'mean of means'.*own mean"):
+        ddp_worker.loss_to_backprop(torch.tensor(1.0), "mean of means", torch.tensor(1), torch.tensor(2), 2)

@@ -4,6 +4,7 @@ Each test hands a checker a wrong answer a learner would write (it must fail, an
 unusual right one (it must pass).
 """
 
+import torch
 import torch.nn.functional as F
 
 from course.exercises import run_check
@@ -30,3 +31,21 @@ def test_04_micro_batch_loss_says_a_detached_loss_cannot_carry_gradients():
 
     passed, message = run_check("04-micro-batch-loss", detached)
     assert not passed and "no .detach()" in message
+
+
+def test_04_weighted_mean_names_kept_targets_found_by_a_nonzero_loss():
+    # A kept target predicted right at score 1000 has a loss of exactly 0, but its weight is in the denominator.
+    def by_nonzero_loss(losses, target, weight, ignore_index=-100):
+        return losses.sum() / weight[target[losses != 0]].sum()
+
+    passed, message = run_check("04-weighted-mean", by_nonzero_loss)
+    assert not passed and "non-zero loss" in message and "target != ignore_index" in message
+
+
+def test_04_weighted_mean_accepts_a_where_over_the_weights():
+    def with_where(losses, target, weight, ignore_index=-100):
+        kept = target != ignore_index
+        return losses.sum() / torch.where(kept, weight[target.clamp(0, len(weight) - 1)], 0).sum()
+
+    passed, message = run_check("04-weighted-mean", with_where)
+    assert passed, message

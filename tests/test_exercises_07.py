@@ -131,3 +131,37 @@ def test_07_loss_with_z_names_the_local_denominator():
 
     passed, message = run_check("07-loss-with-z", local_z_mean)
     assert not passed and "own kept count" in message and "num_items" in message
+
+
+def test_07_chunked_eval_loss_catches_gradients_on_then_detach():
+    # The value is right and the result carries no graph, but until the return every chunk's log-probabilities
+    # were kept for a backward pass: the memory the exercise exists to avoid.
+    def detached_at_the_end(hidden, weight, targets, chunk_size):
+        mask = targets != -100
+        total = torch.zeros(())
+        for h, y in zip(hidden[mask].split(chunk_size), targets[mask].split(chunk_size), strict=True):
+            total = total + F.cross_entropy(h @ weight.T, y, reduction="sum")
+        return (total / mask.sum().clamp(min=1)).detach()
+
+    passed, message = run_check("07-chunked-eval-loss", detached_at_the_end)
+    assert not passed and "gradients on" in message and "torch.no_grad()" in message
+
+
+def test_07_chunked_eval_loss_accepts_logits_computed_with_inner():
+    passed, message = run_check("07-chunked-eval-loss", _chunked(torch.inner))
+    assert passed, message
+
+
+def test_07_chunked_eval_loss_accepts_detached_inputs_with_gradients_on():
+    # Nothing requires a gradient, so autograd keeps nothing: as good as torch.no_grad().
+    def detached_inputs(hidden, weight, targets, chunk_size):
+        mask = targets != -100
+        hidden, weight = hidden.detach(), weight.detach()
+        total = sum(
+            F.cross_entropy(h @ weight.T, y, reduction="sum")
+            for h, y in zip(hidden[mask].split(chunk_size), targets[mask].split(chunk_size), strict=True)
+        )
+        return torch.as_tensor(total, dtype=torch.float32) / mask.sum().clamp(min=1)
+
+    passed, message = run_check("07-chunked-eval-loss", detached_inputs)
+    assert passed, message

@@ -71,6 +71,29 @@ def reference(kept, micro_batches=None):
     return flat_grad(model)
 
 
+def loss_to_backprop(summed, normalisation, kept, total, world):
+    """The loss this rank backprops for one micro-batch, from its summed loss S_r (``reduction="sum"``).
+
+    kept: k_r, this rank's kept count; total: K, the kept count of all ranks (all-reduced before the first
+    backward; "grads x W/K" does not need it until after the last one); world: W, the number of ranks.
+    """
+    if normalisation == "own mean":
+        return summed / kept.clamp(min=1)  # S_r / k_r
+    if normalisation == "sum / global":
+        return summed / total.clamp(min=1)  # S_r / K
+    if normalisation == "x world size":
+        return summed * world / total.clamp(min=1)  # W * S_r / K
+    if normalisation == "grads x W/K":
+        return summed  # S_r; after the last backward, scale_gradients multiplies every gradient by W / K
+    raise ValueError(f"unknown normalisation {normalisation!r}: expected one of {NORMALISATIONS}")
+
+
+def scale_gradients(model, total, world):
+    """For "grads x W/K": after the last backward (DDP has averaged the gradients), before clipping and the step."""
+    for p in model.parameters():
+        p.grad.mul_(world / total.clamp(min=1))
+
+
 def train_step(rank, world, kept, normalisation, report=print):
     """One accumulated DDP step on this rank's micro-batches; returns what this rank saw."""
     model = DistributedDataParallel(make_model())
@@ -81,20 +104,18 @@ def train_step(rank, world, kept, normalisation, report=print):
     total = local.clone()
     if normalisation != "grads x W/K":
         dist.all_reduce(total)  # the global kept count, known on every rank before the first backward
-    scale = {"own mean": 1 / local.clamp(min=1), "sum / global": 1 / total.clamp(min=1)}
-    scale = scale.get(normalisation, world / total.clamp(min=1) if normalisation == "x world size" else 1.0)
     before, loss_sum = torch.cat([p.detach().flatten() for p in model.parameters()]), 0.0
     for m in range(len(inputs)):
         last = m == len(inputs) - 1  # DDP all-reduces (averages) the accumulated gradients in the last backward
         with contextlib.nullcontext() if last else model.no_sync():
-            loss = F.cross_entropy(model(inputs[m]), targets[m], reduction="sum") * scale
+            summed = F.cross_entropy(model(inputs[m]), targets[m], reduction="sum")
+            loss = loss_to_backprop(summed, normalisation, local, total, world)
             loss.backward()  # a rank with nothing kept still runs it: the all-reduce needs every rank
         loss_sum += loss.item()
         report(f"micro-batch {m + 1}/{len(inputs)} backward done")
     if normalisation == "grads x W/K":  # K may come after the backward passes: scale the gradients instead
         dist.all_reduce(total)
-        for p in model.parameters():
-            p.grad.mul_(world / total.clamp(min=1))  # before any clipping and before the step
+        scale_gradients(model, total, world)  # before any clipping and before the step
     stepped = total.item() > 0  # the same decision on every rank: no step when nothing is kept anywhere
     if stepped:
         optimizer.step()

@@ -21,19 +21,37 @@ def _check_guarded_mean(answer):
 
 def _check_weighted_mean(answer):
     logits, weight = torch.randn(6, 3, generator=torch.Generator().manual_seed(4)), torch.tensor([0.5, 2, 3])
-    cases = ([0, 1, 2, 2, 1, 0], -100), ([2, -100, 0, -100, 2, 1], -100), ([2, -1, 0, -1, 2, 1], -1)
-    cases += (([2, 0, 1, 0, 2, 1], 0),)  # the sentinel is a real class id, as a pad id can be
-    for ids, ignore in cases:
+    right = logits.clone()
+    right[0] = torch.tensor([0.0, 0.0, 1000.0])  # row 0 predicts class 2 at score 1000: its loss is exactly 0
+    cases = (
+        ([0, 1, 2, 2, 1, 0], -100, logits),
+        ([2, -100, 0, -100, 2, 1], -100, logits),
+        ([2, -1, 0, -1, 2, 1], -1, logits),
+    )
+    cases += (([2, 0, 1, 0, 2, 1], 0, logits),)  # the sentinel is a real class id, as a pad id can be
+    cases += (([2, -100, 0, -100, 2, 1], -100, right),)  # a kept target predicted right: loss 0, weight counted
+    for ids, ignore, scores in cases:
         target = torch.tensor(ids)
-        losses = F.cross_entropy(logits, target, weight=weight, ignore_index=ignore, reduction="none")
-        want = F.cross_entropy(logits, target, weight=weight, ignore_index=ignore).item()
+        losses = F.cross_entropy(scores, target, weight=weight, ignore_index=ignore, reduction="none")
+        want = F.cross_entropy(scores, target, weight=weight, ignore_index=ignore).item()
         got = answer(losses, target, weight, ignore)
         assert isinstance(got, torch.Tensor), f"expected a tensor, got {type(got).__name__}"
         case = f"for targets {ids}, weight {weight.tolist()} and ignore_index={ignore}"
+        if scores is right:
+            case += " (position 0 predicts its target 2 at score 1000, so its loss is 0)"
         kept = target != ignore
         if abs(got.item() - losses.sum().item() / kept.sum().item()) < 1e-5:
             case += ": that divides by the number of kept targets, not by the sum of their weights"
-        assert abs(got.item() - want) < 1e-5, f"{case} expected {want:.4f}, got {got.item():.4f}"
+        nonzero = losses != 0
+        if (
+            abs(got.item() - want) >= 1e-5
+            and abs(got.item() - losses.sum().item() / weight[target[nonzero]].sum().item()) < 1e-5
+        ):
+            case += (
+                ": that finds the kept targets by a non-zero loss, but a kept target predicted right has a loss of "
+                "0 and its weight still counts; find them with target != ignore_index"
+            )
+        assert abs(got.item() - want) < 1e-5, f"{case}; expected {want:.4f}, got {got.item():.4f}"
 
 
 def _check_micro_batch_loss(answer):

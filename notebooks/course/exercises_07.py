@@ -55,20 +55,23 @@ def _check_rank_loss(answer):
 
 
 _PRODUCTS = {"matmul", "__matmul__", "__rmatmul__", "mm", "addmm", "bmm", "baddbmm", "linear", "einsum", "tensordot"}
+_PRODUCTS |= {"inner"}  # torch.inner(hidden, weight) is hidden @ weight.T
 
 
 class _Projections(torch.overrides.TorchFunctionMode):
-    """Records the rows of every matrix product with a vocabulary-sized dimension (logits, or their transpose)."""
+    """Records the rows of every matrix product with a vocabulary-sized dimension (logits, or their transpose),
+    and whether one of them was recorded for a backward pass (gradients on: autograd keeps what it needs)."""
 
     def __init__(self, vocab):
         super().__init__()
-        self.vocab, self.rows = vocab, []
+        self.vocab, self.rows, self.with_grad = vocab, [], False
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         name = getattr(func, "__name__", "")
         if name in _PRODUCTS and isinstance(out, torch.Tensor) and self.vocab in out.shape:
             self.rows.append(out.numel() // self.vocab)
+            self.with_grad |= out.requires_grad
         return out
 
 
@@ -92,12 +95,17 @@ def _check_chunked_eval_loss(answer):
             f"{case} your loss is {loss.item():.4f}; the token mean is {want.item():.4f}"
         )
         assert loss.grad_fn is None, f"{case} your loss carries a graph for gradients: compute it under torch.no_grad()"
+        assert not probe.with_grad, (
+            f"{case} a projection ran with gradients on: until the loss was detached, autograd kept every chunk's "
+            "log-probabilities (kept rows x vocabulary) for a backward pass that never comes; wrap the loop in "
+            "torch.no_grad(), .detach() at the end is too late"
+        )
         assert max(probe.rows, default=0) <= chunk, (
             f"one projection covers {max(probe.rows)} rows, more than chunk_size"
         )
         assert probe.rows or n == 0, (
             f"{case} the checker saw no matrix product with a vocabulary-sized output; compute the logits with "
-            "hidden @ weight.T (or matmul, mm, F.linear, einsum, tensordot)"
+            "hidden @ weight.T (or matmul, mm, F.linear, einsum, tensordot, inner)"
         )
         assert sum(probe.rows) == n, f"{sum(probe.rows)} rows were projected, but only {n} are kept: select them first"
 
