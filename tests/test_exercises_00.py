@@ -16,3 +16,14 @@ def test_00_mask_prefix_refuses_float_targets():
 
 def test_00_predict_the_loss_recognises_the_sum():
     assert "2000 is the sum" in run_check("00-predict-the-loss", 2000)[1]
+
+
+def test_00_mask_prefix_keeps_the_length_when_the_prefix_is_longer_than_the_targets():
+    passed, message = run_check("00-mask-prefix", lambda t, n: torch.cat([torch.full((n,), -1), t[n:]]))
+    assert not passed and "keep the targets' length" in message
+
+
+def test_00_mask_prefix_accepts_masked_fill_and_where():
+    positions = lambda t, n: torch.arange(len(t)) < n  # noqa: E731
+    assert run_check("00-mask-prefix", lambda t, n: t.masked_fill(positions(t, n), -1))[0]
+    assert run_check("00-mask-prefix", lambda t, n: torch.where(positions(t, n), -1, t))[0]

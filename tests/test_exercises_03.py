@@ -4,6 +4,9 @@ Each test hands a checker a wrong answer a learner would write (it must fail, an
 unusual right one (it must pass).
 """
 
+import torch
+import torch.nn.functional as F
+
 from course.exercises import run_check
 
 
@@ -13,3 +16,27 @@ def test_03_out_of_range_wants_the_targets_shape():
         return (target != ignore_index) & ((target < 0) | (target >= num_classes))
 
     assert not run_check("03-out-of-range", flattened)[0]
+
+
+def _masked_mean(logits, target, ignore_index=-100):
+    kept = target != ignore_index
+    return (F.cross_entropy(logits, torch.where(kept, target, 0), reduction="none") * kept).sum() / kept.sum()
+
+
+def test_03_masked_mean_refuses_a_loss_without_a_graph():
+    passed, message = run_check("03-masked-mean", lambda *args, **kw: torch.tensor(_masked_mean(*args, **kw).item()))
+    assert not passed and "no gradient" in message
+
+
+def test_03_masked_mean_refuses_a_detached_loss():
+    passed, message = run_check("03-masked-mean", lambda *args, **kw: _masked_mean(*args, **kw).detach())
+    assert not passed and "no gradient" in message
+
+
+def test_03_masked_mean_accepts_boolean_selection():
+    def selected(logits, target, ignore_index=-100):
+        kept = target != ignore_index
+        return F.cross_entropy(logits[kept], target[kept])
+
+    assert run_check("03-masked-mean", selected)[0]
+    assert run_check("03-masked-mean", _masked_mean)[0]

@@ -25,10 +25,15 @@ def _check_predict_the_loss(answer):
 
 def _check_mask_prefix(mask_prefix):
     targets = torch.tensor([9, 1, 3, 7])
-    for n, want in [(2, [-1, -1, 3, 7]), (0, [9, 1, 3, 7]), (4, [-1, -1, -1, -1])]:
+    # n = 6: a prompt longer than the text (the text was truncated away); nothing is left to keep
+    for n, want in [(2, [-1, -1, 3, 7]), (0, [9, 1, 3, 7]), (4, [-1, -1, -1, -1]), (6, [-1, -1, -1, -1])]:
         got = mask_prefix(targets, n)
         assert isinstance(got, torch.Tensor), f"expected a tensor, got {type(got).__name__}"
         assert got.dtype == targets.dtype, f"targets are {targets.dtype} class ids; got a {got.dtype} tensor back"
+        assert got.shape == targets.shape, (
+            f"mask_prefix([9, 1, 3, 7], {n}) returned {got.tolist()}: keep the targets' length "
+            "(n may exceed it: then every target is -1)"
+        )
         assert got.tolist() == want, f"mask_prefix([9, 1, 3, 7], {n}) should be {want}, got {got.tolist()}"
         assert targets.tolist() == [9, 1, 3, 7], "the input targets were changed; work on a copy"
 

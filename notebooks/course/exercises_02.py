@@ -7,6 +7,21 @@ a checker: the front door says it is not answered yet.
 
 import torch
 
+_LONG_IDS = (
+    "should be int64 (torch.long), got {dtype}: an embedding refuses float ids, and cross_entropy refuses "
+    "float and int32 class targets (notebook 03 §10); build it with pad_sequence, or torch.full(..., dtype=torch.long)"
+)
+
+
+def _assert_long(name, tensor):
+    assert tensor.dtype == torch.long, f"{name} " + _LONG_IDS.format(dtype=tensor.dtype)
+
+
+def _padded_left(rows, batch):
+    """The right-padded rows as they look padded on the left: the padding moved to the front."""
+    lengths = [len(example["input_ids"]) for example in batch]
+    return [row[n:] + row[:n] for row, n in zip(rows, lengths, strict=True)]
+
 
 def _check_collate(collate):
     pairs = [([3, 1, 4], [1, 0, 2]), ([5], [2]), ([9, 2], [0, 1])]
@@ -25,10 +40,14 @@ def _check_collate(collate):
         got = collate(given)
         assert isinstance(got, dict) and set(got) == set(wanted), f"return a dict with the keys {sorted(wanted)}"
         assert got["attention_mask"].dtype == torch.bool, "attention_mask should be a bool tensor"
+        _assert_long("input_ids", got["input_ids"])
+        _assert_long("labels", got["labels"])
         for key in wanted:
             message = f"{key} should be {wanted[key]}, got {got[key].tolist()}"
             if key == "attention_mask" and given is tricky:
                 message += " (a real token can have the pad id, and a real label can be -100: use the lengths)"
+            if len(given) > 1 and got[key].tolist() == _padded_left(wanted[key], given):
+                message += " (that is padding on the left: pad on the right, as pad_sequence does by default)"
             assert got[key].tolist() == wanted[key], message
 
 
@@ -43,6 +62,8 @@ def _check_causal_targets(causal_pair):
         got = causal_pair([torch.tensor(s) for s in seqs], eos)
         x, y = got
         assert isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor), "return (inputs, targets) tensors"
+        _assert_long("inputs", x)
+        _assert_long("targets", y)
         case = f"for {seqs} and eos_id={eos}"
         assert x.tolist() == want_x, f"{case} inputs should be {want_x}, got {x.tolist()}"
         assert y.tolist() == want_y, f"{case} targets should be {want_y}, got {y.tolist()}"

@@ -29,13 +29,22 @@ def _check_out_of_range(answer):
 def _check_masked_mean(answer):
     gen = torch.Generator().manual_seed(3)
     for ignore_index in (-100, -1, 0):
-        logits = torch.randn(7, 5, generator=gen)
+        logits = torch.randn(7, 5, generator=gen).requires_grad_()
         target = torch.tensor([3, ignore_index, 1, 4, ignore_index, 2, 0 if ignore_index else 1])
-        expected = F.cross_entropy(logits, target, ignore_index=ignore_index).item()
+        expected = F.cross_entropy(logits, target, ignore_index=ignore_index)
         got = answer(logits, target, ignore_index=ignore_index)
         assert isinstance(got, torch.Tensor), f"expected a tensor, got {type(got).__name__}"
-        assert math.isclose(got.item(), expected, rel_tol=1e-5), (
-            f"for ignore_index={ignore_index} expected {expected:.4f}, got {got.item():.4f}"
+        assert math.isclose(got.item(), expected.item(), rel_tol=1e-5), (
+            f"for ignore_index={ignore_index} expected {expected.item():.4f}, got {got.item():.4f}"
+        )
+        assert got.requires_grad, (
+            "the loss has no gradient back to the logits (was it built with .item(), .detach() or torch.tensor?): "
+            "a loss that cannot be backpropagated cannot train"
+        )
+        got_grad, expected_grad = (torch.autograd.grad(loss, logits)[0] for loss in (got, expected))
+        assert torch.allclose(got_grad, expected_grad, atol=1e-6), (
+            f"for ignore_index={ignore_index} the value is right but the gradient on the logits is not "
+            "F.cross_entropy's: ignored rows must get exactly zero"
         )
 
 
