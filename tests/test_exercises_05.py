@@ -206,3 +206,105 @@ def test_05_skip_empty_step_says_to_flatten_logits_passed_as_b_t_c():
 
     passed, message = run_check("05-skip-empty-step", unflattened)
     assert not passed and "flatten the logits to (B*T, C)" in message
+
+
+def test_05_skip_empty_step_names_an_early_return_after_zero_grad():
+    def early_return(model, opt, x, labels):  # .grad is None afterwards: no stale gradient, but no backward either
+        opt.zero_grad()
+        if (labels != -100).sum() == 0:
+            return 0.0
+        loss, _ = _loss_and_kept(model, x, labels)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    passed, message = run_check("05-skip-empty-step", early_return)
+    assert not passed and "no gradient reached the model's parameters" in message and "all-reduce" in message
+
+
+def test_05_skip_empty_step_names_a_detached_zero_loss():
+    def detached_zero(model, opt, x, labels):  # backward runs, but not through the model: DDP's hooks never fire
+        loss, kept = _loss_and_kept(model, x, labels)
+        if kept == 0:
+            loss = torch.zeros((), requires_grad=True)
+        opt.zero_grad()
+        loss.backward()
+        if kept > 0:
+            opt.step()
+        return loss.item()
+
+    passed, message = run_check("05-skip-empty-step", detached_zero)
+    assert not passed and "not computed from model(x)" in message and "07" in message
+
+
+def test_05_skip_empty_step_names_the_nan_gradient_of_an_unclamped_count():
+    def unclamped(model, opt, x, labels):  # a loss mask over valid ids, divided by mask.sum(): 0/0 when it is 0
+        mask = labels != -100
+        losses = F.cross_entropy(model(x).flatten(0, 1), labels.clamp(min=0).flatten(), reduction="none")
+        loss = (losses * mask.flatten()).sum() / mask.sum()
+        opt.zero_grad()
+        loss.backward()
+        if mask.any():
+            opt.step()
+        return loss.item() if mask.any() else 0.0
+
+    passed, message = run_check("05-skip-empty-step", unclamped)
+    assert not passed and "gradient is nan" in message and "kept.clamp(min=1)" in message
+
+
+def test_05_skip_empty_step_names_a_returned_loss_that_still_holds_the_graph():
+    def graph(model, opt, x, labels):
+        loss, kept = _loss_and_kept(model, x, labels)
+        opt.zero_grad()
+        loss.backward()
+        if kept > 0:
+            opt.step()
+        return loss
+
+    passed, message = run_check("05-skip-empty-step", graph)
+    assert not passed and "return loss.item()" in message
+
+
+def test_05_skip_empty_step_accepts_the_mean_loss_with_its_nan_replaced_by_zero():
+    def mean_loss(model, opt, x, labels):  # the mean over no kept targets is nan, but its gradient is zero
+        kept = (labels != -100).sum()
+        loss = F.cross_entropy(model(x).flatten(0, 1), labels.flatten())
+        opt.zero_grad()
+        loss.backward()
+        if kept > 0:
+            opt.step()
+        return loss.item() if kept > 0 else 0.0
+
+    passed, message = run_check("05-skip-empty-step", mean_loss)
+    assert passed, message
+
+
+def test_05_skip_empty_step_accepts_a_zero_loss_taken_from_the_model_output():
+    def through_the_model(model, opt, x, labels):
+        logits = model(x)
+        kept = (labels != -100).sum()
+        if kept > 0:
+            loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten())
+        else:
+            loss = logits.sum() * 0.0  # a zero that still goes through the model: DDP's hooks fire
+        opt.zero_grad()
+        loss.backward()
+        if kept > 0:
+            opt.step()
+        return loss.item()
+
+    passed, message = run_check("05-skip-empty-step", through_the_model)
+    assert passed, message
+
+
+def test_05_skip_empty_step_accepts_a_returned_loss_detached_from_the_graph():
+    def detached(model, opt, x, labels):
+        loss, kept = _loss_and_kept(model, x, labels)
+        opt.zero_grad()
+        loss.backward()
+        if kept > 0:
+            opt.step()
+        return loss.detach()
+
+    passed, message = run_check("05-skip-empty-step", detached)
+    assert passed, message

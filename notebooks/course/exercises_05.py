@@ -110,6 +110,18 @@ def _check_perplexity(perplexity):
         assert math.isclose(got, want, rel_tol=1e-5), f"for {len(chosen)} batch(es) expected {want:.4f}, got {got:.4f}"
 
 
+def _returned_loss(got):
+    """The loss a train_step returned, as a Python number; a tensor still tied to the graph is refused."""
+    if isinstance(got, torch.Tensor) and got.requires_grad:
+        raise AssertionError(
+            "train_step returned a tensor that still requires grad: return loss.item(), a float (a loop that adds "
+            "up such tensors, running += train_step(...), keeps every step's graph alive)"
+        )
+    got = got.item() if isinstance(got, torch.Tensor) and got.numel() == 1 else got
+    assert isinstance(got, numbers.Real), f"return the loss as a float, got {type(got).__name__}"
+    return got
+
+
 def _check_skip_empty_step(train_step):
     torch.manual_seed(6)
     model, reference = torch.nn.Embedding(5, 5), torch.nn.Embedding(5, 5)  # ids (B, T) -> logits (B, T, 5)
@@ -120,12 +132,30 @@ def _check_skip_empty_step(train_step):
     empty = torch.full((2, 3), -100)
     for labels, name in ((full, "first batch"), (empty, "all-ignored batch"), (full, "third batch")):
         before = model.weight.detach().clone()
-        got = _flattened(train_step, model, opt, x, labels)
-        got = got.item() if isinstance(got, torch.Tensor) and got.numel() == 1 else got
-        assert isinstance(got, numbers.Real), f"return the loss as a float, got {type(got).__name__}"
+        reached = []  # a backward that goes through the model reaches its weight: what DDP's hooks wait for
+        handle = model.weight.register_hook(reached.append)
+        try:
+            got = _returned_loss(_flattened(train_step, model, opt, x, labels))
+        finally:
+            handle.remove()
         if labels is empty:
+            assert not math.isnan(got), (
+                "the loss of an all-ignored batch is nan: the mean over no kept targets is 0/0; divide the summed "
+                "loss by kept.clamp(min=1)"
+            )
             assert got == 0.0, f"the loss of an all-ignored batch should be 0.0, got {got}"
             assert torch.equal(model.weight, before), "the parameters changed on an all-ignored batch"
+            assert reached, (
+                "on the all-ignored batch no gradient reached the model's parameters: an early return, or a zero "
+                "loss that is not computed from model(x) (torch.zeros(..., requires_grad=True), a detached 0). "
+                "Compute the loss from model(x) and call backward on every batch, no early return: under DDP "
+                "(notebook 07 section 3) that backward is what joins this rank to the step's all-reduce"
+            )
+            assert all(grad.isfinite().all() for grad in reached), (
+                "the all-ignored batch's gradient is nan: losses masked by a multiplication (not by ignore_index) "
+                "and divided by a kept count of 0 give 0/0 in the backward pass too (an AdamW step on it would turn "
+                "every weight nan; under DDP the nan reaches every rank). Divide by kept.clamp(min=1)"
+            )
             assert model.weight.grad is None or not model.weight.grad.any(), (
                 "after the all-ignored batch .grad still holds an earlier batch's gradient: call opt.zero_grad() "
                 "before backward, and run both on every batch (no early return), so that .grad is this batch's, "
@@ -146,8 +176,7 @@ def _check_skip_empty_step(train_step):
     with torch.no_grad():
         model.weight.copy_(200 * torch.eye(5))  # logit 200 for the right token, 0 for the others: exp(-200) is 0.0
     opt = torch.optim.AdamW(model.parameters(), lr=0.1)
-    got = train_step(model, opt, torch.tensor([[0, 1, 2]]), torch.tensor([[0, 1, -100]]))
-    got = got.item() if isinstance(got, torch.Tensor) and got.numel() == 1 else got
+    got = _returned_loss(train_step(model, opt, torch.tensor([[0, 1, 2]]), torch.tensor([[0, 1, -100]])))
     assert got == 0.0, f"a batch predicted with certainty: loss {got}, expected 0.0"
     assert not torch.equal(model.weight, 200 * torch.eye(5)), (
         "a batch that keeps 2 targets but has loss 0.0 got no opt.step() (AdamW's weight decay would have moved "
