@@ -65,14 +65,93 @@ def test_10_answer_mean_says_masked_positions_must_not_count():
     assert not passed and "multiply by the mask" in message
 
 
+def test_10_answer_mean_names_kept_answers_counted_by_a_non_zero_loss():
+    def non_zero_answers(per_token_loss, mask):
+        per_answer = (per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+        return per_answer.sum() / (per_answer != 0).sum().clamp(min=1)
+
+    def non_zero_tokens(per_token_loss, mask):
+        kept = (per_token_loss * mask != 0).sum(-1)
+        return ((per_token_loss * mask).sum(-1) / kept.clamp(min=1)).sum() / (kept > 0).sum().clamp(min=1)
+
+    for answer in (non_zero_answers, non_zero_tokens):
+        passed, message = run_check("10-answer-mean", answer)
+        assert not passed and "by a non-zero loss" in message and "A = 0" in message, message
+
+
+def solution(per_token_loss, mask):
+    kept = mask.sum(-1)
+    per_answer = (per_token_loss * mask).sum(-1) / kept.clamp(min=1)
+    return per_answer.sum() / (kept > 0).sum().clamp(min=1)
+
+
+def test_10_answer_mean_says_a_result_computed_without_grad_cannot_be_trained_through():
+    def under_no_grad(per_token_loss, mask):
+        with torch.no_grad():
+            return solution(per_token_loss, mask)
+
+    def detached(per_token_loss, mask):
+        return solution(per_token_loss, mask).detach()
+
+    def from_data(per_token_loss, mask):
+        return solution(per_token_loss.data, mask)
+
+    for answer in (under_no_grad, detached, from_data):
+        passed, message = run_check("10-answer-mean", answer)
+        assert not passed and "does not require grad" in message, message
+
+
+def test_10_answer_mean_says_a_python_number_is_not_a_loss():
+    passed, message = run_check("10-answer-mean", lambda per_token_loss, mask: solution(per_token_loss, mask).item())
+    assert not passed and "not a tensor" in message
+
+
+def test_10_answer_mean_says_a_new_zero_tensor_has_no_backward():
+    def new_zero(per_token_loss, mask):
+        if not mask.any():
+            return torch.tensor(0.0)
+        return solution(per_token_loss, mask)
+
+    passed, message = run_check("10-answer-mean", new_zero)
+    assert not passed and "no answer keeps a token" in message and "does not require grad" in message
+
+
+def test_10_answer_mean_names_the_right_value_with_another_aggregations_gradient():
+    def straight_through(per_token_loss, mask):  # the value of the answer, the gradient of bnpo
+        token_mean = (per_token_loss * mask).sum() / mask.sum().clamp(min=1)
+        return token_mean + (solution(per_token_loss, mask) - token_mean).detach()
+
+    passed, message = run_check("10-answer-mean", straight_through)
+    assert not passed and "the gradient is not" in message
+
+
+def test_10_answer_mean_names_a_nan_replaced_after_dividing():
+    def nan_to_num(per_token_loss, mask):
+        kept = mask.sum(-1)
+        per_answer = torch.nan_to_num((per_token_loss * mask).sum(-1) / kept)  # 0 / 0 replaced by 0
+        return per_answer.sum() / (kept > 0).sum().clamp(min=1)
+
+    passed, message = run_check("10-answer-mean", nan_to_num)
+    assert not passed and "gradient holds nan" in message
+
+
 def test_10_answer_mean_accepts_a_mean_over_the_selected_answers():
     def selected(per_token_loss, mask):
         kept = mask.sum(-1)
         if not (kept > 0).any():
-            return torch.tensor(0.0)
+            return (per_token_loss * mask).sum()  # 0, and still in the graph
         return (torch.where(mask, per_token_loss, 0.0).sum(-1)[kept > 0] / kept[kept > 0]).mean()
 
     passed, message = run_check("10-answer-mean", selected)
+    assert passed, message
+
+
+def test_10_answer_mean_accepts_a_loop_over_the_answers():
+    def loop(per_token_loss, mask):
+        means = [row[keep].mean() for row, keep in zip(per_token_loss, mask, strict=True) if keep.any()]
+        return torch.stack(means).mean() if means else per_token_loss.sum() * 0
+
+    passed, message = run_check("10-answer-mean", loop)
     assert passed, message
 
 

@@ -23,25 +23,35 @@ def _number(value, what):
     return float(value)
 
 
-def _check_answer_mean(answer):
+def _answer_mean_cases():
+    """(losses, lengths): random losses, and a batch whose second answer keeps 4 tokens whose losses are all 0
+    (a group whose rewards were all equal: A = 0 for every one of its answers)."""
     losses = torch.randn(4, 5, generator=torch.Generator().manual_seed(10))  # masked positions hold values too
-    for lengths in ([3, 5, 0, 1], [0, 0, 0, 0], [5, 2, 5, 4]):
+    zero_advantage = losses.clone()
+    zero_advantage[1] = 0.0
+    return [
+        (losses, [3, 5, 0, 1]),
+        (losses, [0, 0, 0, 0]),
+        (losses, [5, 2, 5, 4]),
+        (zero_advantage, [3, 4, 0, 5]),
+    ]
+
+
+def _check_answer_mean(answer):
+    for losses, lengths in _answer_mean_cases():
         mask = torch.arange(5) < torch.tensor(lengths)[:, None]
         case = f"for answers keeping {lengths} of 5 tokens"
-        leaf = losses.clone().requires_grad_()  # a loss is for backward(): its gradient must be finite too
+        if (losses[1] == 0).all():
+            case += " (answer 1's losses all 0: its group had A = 0)"
+        leaf = losses.clone().requires_grad_()  # a loss is for backward(): its gradient must be right too
         result = answer(leaf.clone(), mask.clone())  # a clone: in-place edits of the answer's input are allowed
         value = _number(result.detach() if isinstance(result, torch.Tensor) else result, case)
         kept = mask.sum(-1)
+        answers = (kept > 0).sum().clamp(min=1)
         per_answer = (losses * mask).sum(-1) / kept.clamp(min=1)
-        want = (per_answer.sum() / (kept > 0).sum().clamp(min=1)).item()
+        want = (per_answer.sum() / answers).item()
         if abs(value - want) < 1e-5:
-            if isinstance(result, torch.Tensor) and result.requires_grad:
-                (grad,) = torch.autograd.grad(result.sum(), leaf, allow_unused=True)
-                assert grad is None or torch.isfinite(grad).all(), (
-                    f"{case} the value is right, but its gradient holds nan: an answer with no kept token "
-                    "divides 0 by 0, and dropping that nan afterwards (indexing, nansum) keeps it in the "
-                    "backward pass; clamp each answer's count to at least 1 before dividing"
-                )
+            _check_answer_mean_gradient(result, leaf, mask, kept, answers, case)
             continue
         if math.isnan(value):
             if kept.sum() == 0:
@@ -60,7 +70,10 @@ def _check_answer_mean(answer):
             "masked positions hold values that must not count: multiply by the mask before summing": (
                 losses.sum(-1) / kept.clamp(min=1)
             ).sum()
-            / (kept > 0).sum().clamp(min=1),
+            / answers,
+            "that counts the answers (or tokens) that keep a token by a non-zero loss; an answer whose losses "
+            "are all 0 is kept (a group whose rewards were all equal has A = 0) and must count: count kept "
+            "answers and tokens from the mask": per_answer.sum() / (per_answer != 0).sum().clamp(min=1),
         }
         message = f"{case} expected {want:.4f}, got {value:.4f}"
         for mistake, wrong in mistakes.items():
@@ -68,6 +81,33 @@ def _check_answer_mean(answer):
                 message += f": {mistake}"
                 break
         raise AssertionError(message)
+
+
+def _check_answer_mean_gradient(result, leaf, mask, kept, answers, case):
+    """The value is right: the result must be a loss that backward() trains through, with the right gradient."""
+    assert isinstance(result, torch.Tensor), (
+        f"{case} the value is right, but it is a {type(result).__name__}, not a tensor: a loss must stay in "
+        "autograd's graph for backward(); return the tensor, without .item() or float()"
+    )
+    assert result.requires_grad, (
+        f"{case} the value is right, but the result does not require grad: it was computed under "
+        "torch.no_grad(), from .detach() or .data, or built as a new tensor (torch.tensor(0.0)), so backward() "
+        "cannot reach per_token_loss. Compute it from per_token_loss, even the 0 when no answer keeps a token "
+        "((per_token_loss * mask).sum() is 0 and in the graph: 07 §3 shows why every process needs its backward)"
+    )
+    (grad,) = torch.autograd.grad(result.sum(), leaf, allow_unused=True)
+    grad = torch.zeros_like(leaf) if grad is None else grad
+    assert torch.isfinite(grad).all(), (
+        f"{case} the value is right, but its gradient holds nan: an answer with no kept token "
+        "divides 0 by 0, and dropping that nan afterwards (indexing, nansum, nan_to_num) keeps it in the "
+        "backward pass; clamp each answer's count to at least 1 before dividing"
+    )
+    want = mask / (kept.clamp(min=1) * answers)[:, None]  # 1 / (answers kept × own length) on each kept token
+    assert torch.allclose(grad, want, atol=1e-6), (
+        f"{case} the value is right, but the gradient is not: each kept token of answer i must get "
+        "1 / (number of answers kept × answer i's kept tokens), a masked one 0; part of the result is "
+        "detached, or a detached correction was added to another aggregation"
+    )
 
 
 def _check_long_share(answer):
