@@ -17,10 +17,14 @@ READY := $(VENV)/.ready
 # Jupyter refuses to start as root unless told; as root (Docker, devcontainers, cloud notebooks) allow it.
 AS_ROOT := $(filter 0,$(shell id -u 2>/dev/null))
 ROOT_NOTE := make lab: running as root (a container?), so JupyterLab starts with --allow-root
+# JupyterLab opens on the first notebook, with the notebooks folder (and nothing else) in its file browser.
+FIRST := $(notdir $(firstword $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))))
+LAB_NOTE := make lab: opening $(FIRST); the other notebooks are in the file browser on the left, in order
 
 lab: $(READY)
 	@$(if $(AS_ROOT),echo "$(ROOT_NOTE)")
-	$(BIN)/jupyter lab notebooks/ $(if $(AS_ROOT),--allow-root)
+	@echo "$(LAB_NOTE)"
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/$(FIRST) $(if $(AS_ROOT),--allow-root)
 
 test: $(READY)
 	$(BIN)/ruff check .
@@ -51,8 +55,8 @@ format: $(READY)
 	$(BIN)/ruff check --fix .
 
 $(READY): requirements.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python tools/install.py --torch $(TORCH)
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python tools/install.py --torch $(TORCH)
 	@touch $(READY)
 
 clean:

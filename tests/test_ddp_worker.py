@@ -11,8 +11,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import ddp_worker
-from course import launch
+from course import ddp_worker, launch
 
 SCENARIOS = {
     "uneven": [[1, 2], [4, 3]],

@@ -60,3 +60,12 @@ def test_execute_keeps_a_notebook_whose_tagged_cells_alone_changed_unless_forced
     assert path.read_text(encoding="utf-8") == stored
     execute.execute(path, force=True)
     assert "3.4 ms" in path.read_text(encoding="utf-8")
+
+
+def test_storing_outputs_keeps_the_set_up_cells_collapsed_view_and_drops_other_editor_metadata():
+    nb = notebook(printed("1\n"), printed("2\n"))
+    nb.cells[0].metadata = {"tags": ["lesson-colab"], "jupyter": {"source_hidden": True}}
+    nb.cells[1].metadata = {"tags": ["x"], "jupyter": {"source_hidden": True}, "collapsed": True}
+    execute.normalise(nb)
+    assert nb.cells[0].metadata == {"tags": ["lesson-colab"], "jupyter": {"source_hidden": True}}
+    assert nb.cells[1].metadata == {"tags": ["x"]}

@@ -2,11 +2,12 @@
 
 A starter is a code cell tagged `exercise`; its solution is the code block in the
 `<details>` cell right after it. Both run in a namespace that holds only torch, F, math,
-check and the names from helpers, as the notebooks promise; `check` (imported from exercises) is replaced
+check and the names the course package offers, as the notebooks promise; `check` (imported from exercises) is replaced
 by a recorder. The checkers' own behaviour (messages, hints, errors) is specified at the end.
 """
 
 import doctest
+import importlib
 import math
 import pathlib
 import re
@@ -16,9 +17,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import exercises
-import helpers
-from exercises import check
+from course import exercises, helpers, plotting
+from course.exercises import check
 
 NOTEBOOKS = sorted((pathlib.Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -40,7 +40,12 @@ def run(source, monkeypatch):
     """Run a cell's code and return the (name, answer) it passed to check."""
     calls = []
     monkeypatch.setattr(exercises, "check", lambda name, answer: calls.append((name, answer)))
-    namespace = {"torch": torch, "F": F, "math": math, **{k: getattr(helpers, k) for k in helpers.__all__}}
+    namespace = {
+        "torch": torch,
+        "F": F,
+        "math": math,
+        **{k: getattr(m, k) for m in (helpers, plotting) for k in m.__all__},
+    }
     namespace["check"] = exercises.check  # the recorder: notebook 00 imports check in its first cell
     exec(compile(source, "<exercise>", "exec"), namespace)
     assert len(calls) == 1, "the cell must call check(...) exactly once"
@@ -150,7 +155,7 @@ def test_a_blank_found_deep_inside_a_checker_is_still_not_answered():
 
 def test_every_checker_table_names_its_own_notebook():
     for path in sorted(pathlib.Path(exercises.__file__).parent.glob("exercises_[0-9][0-9].py")):
-        table = __import__(path.stem).EXERCISES
+        table = importlib.import_module(f"course.{path.stem}").EXERCISES
         assert table and all(name.startswith(path.stem[-2:] + "-") for name in table), path.name
         assert all(callable(checker) and isinstance(hint, str) and hint for checker, hint in table.values())
 

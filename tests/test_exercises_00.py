@@ -6,7 +6,7 @@ unusual right one (it must pass).
 
 import torch
 
-from exercises import run_check
+from course.exercises import run_check
 
 
 def test_00_mask_prefix_refuses_float_targets():

@@ -6,7 +6,7 @@ unusual right one (it must pass).
 
 import math
 
-from exercises import run_check
+from course.exercises import run_check
 
 
 def test_01_min_score_refuses_a_closed_form_that_goes_negative():

@@ -4,7 +4,7 @@ Each test hands a checker a wrong answer a learner would write (it must fail, an
 unusual right one (it must pass).
 """
 
-from exercises import run_check
+from course.exercises import run_check
 
 
 def test_02_collate_refuses_an_attention_mask_built_by_value():

@@ -6,7 +6,7 @@ unusual right one (it must pass).
 
 import torch.nn.functional as F
 
-from exercises import run_check
+from course.exercises import run_check
 
 
 def test_04_weighted_mean_names_division_by_the_kept_count():

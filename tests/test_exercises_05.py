@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from exercises import run_check
+from course.exercises import run_check
 
 
 def _perplexity_parts(batches):

@@ -5,7 +5,7 @@ Each test hands a checker a wrong answer a learner would write: it must fail, an
 
 import torch
 
-from exercises import run_check
+from course.exercises import run_check
 
 
 def _align(word_ids, word_labels, later):

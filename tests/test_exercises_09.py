@@ -5,8 +5,8 @@ Each test hands a checker a wrong answer a learner would write (it must fail, an
 
 import torch
 
-from exercises import run_check
-from exercises_09 import FIX_IDS, FIX_WANT
+from course.exercises import run_check
+from course.exercises_09 import FIX_IDS, FIX_WANT
 
 
 def test_09_fix_the_batch_names_padding_left_in():

@@ -6,7 +6,7 @@ unusual right one (it must pass).
 
 import torch
 
-from exercises import run_check
+from course.exercises import run_check
 
 # --- 10-answer-mean: grpo's per-answer mean, without nan and without dilution -------------------------
 

@@ -1,6 +1,7 @@
 """The set-up (tools/install.py, run by `make`): on Linux, torch's CPU build when PyTorch's index answers,
 the plain pin when it does not."""
 
+import json
 import socket
 
 import pytest
@@ -15,6 +16,8 @@ def pip_calls(monkeypatch):
     monkeypatch.setattr(install, "pip", lambda *args: calls.append(args) or True)
     monkeypatch.setattr(install.subprocess, "run", lambda *args, **kwargs: None)  # the font-cache warm-up
     monkeypatch.setattr(install, "installed_torch", lambda: "installed: torch (stand-in)")
+    monkeypatch.setattr(install, "compile_installed", lambda: None)
+    monkeypatch.setattr(install, "write_lab_settings", lambda: None)
     return calls
 
 
@@ -42,8 +45,36 @@ def test_when_the_cpu_index_cannot_be_reached_the_plain_pin_is_installed_with_a_
     install.main([])
     assert pip_calls == [("-r", str(install.REQUIREMENTS))]
     out = capsys.readouterr().out
-    assert "did not answer within 5 s" in out and "that is the CUDA build" not in out  # no guess at the build
-    assert out.rstrip().endswith("installed: torch (stand-in)")  # what was installed, asked afterwards
+    assert "did not answer within 5 s" in out and "CUDA" not in out  # no guess at the build
+    assert "the summary at the end says which build" in out
+    assert "ready: torch (stand-in)" in out.rstrip().splitlines()[-2]  # what was installed, asked afterwards
+
+
+def test_the_set_up_ends_with_what_was_installed_where_and_what_to_open_next(monkeypatch, pip_calls, capsys):
+    monkeypatch.setattr(install.sys, "platform", "darwin")
+    install.main([])
+    last = capsys.readouterr().out.rstrip().splitlines()[-2:]
+    assert last[0].startswith("ready: torch (stand-in), and the course's requirements, in ")
+    assert last[1].startswith("next:  make lab opens notebook 00")
+
+
+def test_pip_writes_to_the_log_not_the_screen_and_a_failure_shows_the_end_of_the_log(monkeypatch, tmp_path, capsys):
+    log = tmp_path / "install.log"
+    monkeypatch.setattr(install, "LOG", log)
+    assert install.pip("--no-deps", "--dry-run", "--no-index", "a-package-that-does-not-exist==0") is False
+    out = capsys.readouterr().out
+    assert "pip failed; the end of its output" in out and "a-package-that-does-not-exist" in log.read_text()
+    assert out.count("\n") <= 17  # the last 15 lines of the log and a heading, not pip's whole output
+
+
+def test_jupyterlab_settings_turn_the_news_toast_off_and_keep_other_overrides(tmp_path):
+    path = tmp_path / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}}')
+    install.write_lab_settings(tmp_path)
+    settings = json.loads(path.read_text())
+    assert settings["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
+    assert settings["@jupyterlab/apputils-extension:themes"] == {"theme": "JupyterLab Dark"}
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,13 @@
 """Launching the lesson anywhere: on Colab, on Binder, from a fork, and in CI.
 
 Every badge and URL names the repository and branch in lesson.cfg; the Colab set-up cell fetches
-the lesson's modules (helpers.py, exercises.py, ...) only on Colab; `make retarget` moves all of it
-to a fork; the Binder image and the CI workflow install and run what requirements.txt and the
-Makefile say.
+the course's modules (the ``course`` package beside the notebooks, and label_checks.py) only on Colab;
+`make retarget` moves all of it to a fork; the Binder image and the CI workflow install and run what
+requirements.txt and the Makefile say.
 """
 
 import ast
+import configparser
 import json
 import os
 import pathlib
@@ -14,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 
 import nbformat
 import pytest
@@ -97,12 +99,26 @@ def test_each_notebook_opens_with_colab_and_binder_badges_pointing_at_itself(nam
 def test_each_notebooks_first_code_cell_is_the_colab_set_up_cell(name):
     first_code = next(cell for cell in read_notebook(name).cells if cell.cell_type == "code")
     assert "lesson-colab" in first_code.metadata.get("tags", [])
-    assert f'REPOSITORY = "https://raw.githubusercontent.com/{SLUG}/{BRANCH}"' in first_code.source
+    assert f'FOLDER = "https://raw.githubusercontent.com/{SLUG}/{BRANCH}/notebooks"' in first_code.source
 
 
-def test_the_colab_set_up_cell_is_identical_in_every_notebook_but_for_its_list_of_modules():
+@pytest.mark.parametrize("name", NAMES)
+def test_the_colab_set_up_cell_is_the_only_code_cell_before_the_lesson_and_shows_collapsed(name):
+    code = [cell for cell in read_notebook(name).cells if cell.cell_type == "code"]
+    assert code[0].metadata.get("jupyter") == {"source_hidden": True}
+    assert "lesson-colab" not in code[1].metadata.get("tags", []) and "google.colab" not in code[1].source
+
+
+def normalised_colab_cell(source):
+    """A Colab cell with its list of files and its transformers lines taken out."""
+    source = re.sub(r"(?ms)^    FILES = \[.*?\]$", "    FILES = ...", source)
+    source = source.replace(" (and the transformers it was checked with)", "")
+    return "\n".join(line for line in source.splitlines() if not re.search(r"transformers|importlib|subprocess", line))
+
+
+def test_the_colab_set_up_cell_is_identical_in_every_notebook_but_for_its_files_and_transformers_lines():
     cells = [next(cell.source for cell in read_notebook(name).cells if cell.cell_type == "code") for name in NAMES]
-    assert len({re.sub(r"(?m)^MODULES = .*$", "MODULES = ...", source) for source in cells}) == 1
+    assert len({normalised_colab_cell(source) for source in cells}) == 1
 
 
 def test_the_workshop_agenda_adds_up_the_minutes_in_each_notebooks_title_cell():
@@ -154,7 +170,7 @@ def test_retargeting_leaves_notebook_outputs_and_execution_counts_alone(fork):
 @pytest.mark.skipif(shutil.which("make") is None or not hasattr(os, "geteuid"), reason="needs make and a Unix user id")
 def test_make_lab_starts_jupyterlab_as_root_only_when_run_as_root():
     dry_run = subprocess.run(["make", "-n", "lab"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    command = next(line for line in dry_run.splitlines() if "jupyter lab notebooks/" in line)
+    command = next(line for line in dry_run.splitlines() if "jupyter lab " in line)
     assert ("--allow-root" in command) == (os.geteuid() == 0), command
     assert ("running as root (a container?), so JupyterLab starts with --allow-root" in dry_run) == (os.geteuid() == 0)
 
@@ -182,9 +198,9 @@ def test_make_lab_really_starts_jupyterlab(tmp_path):
     watchdog.start()
     seen = []
     try:
-        for line in lab.stdout:
+        for line in lab.stdout:  # up to the URL, which follows "is running at" on a line of its own
             seen.append(line)
-            if "is running at" in line or "Running as root is not recommended" in line:
+            if "?token=" in line or "Running as root is not recommended" in line:
                 break
     finally:
         watchdog.cancel()
@@ -194,6 +210,16 @@ def test_make_lab_really_starts_jupyterlab(tmp_path):
         lab.stdout.close()
     text = "".join(seen)
     assert "is running at" in text and "Running as root is not recommended" not in text, text[-2000:]
+    assert f"make lab: opening {NAMES[0]}; the other notebooks are in the file browser" in text
+    assert f"/lab/tree/{NAMES[0]}?token=" in text  # the URL a browser opens lands on the first notebook
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_lab_opens_the_first_notebook_with_only_the_notebooks_folder_in_its_file_browser():
+    dry_run = subprocess.run(["make", "-n", "lab"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    command = next(line for line in dry_run.splitlines() if "jupyter lab " in line)
+    assert "--ServerApp.root_dir=notebooks" in command
+    assert f"--LabApp.default_url=/lab/tree/{NAMES[0]}" in command
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
@@ -206,29 +232,41 @@ def test_make_retarget_hands_repo_and_branch_to_the_navigation_tool():
 # --- the Colab path, without a network -----------------------------------------------------------
 
 # Runs each notebook's Colab cell three times in a fresh interpreter: on "Colab" in an empty folder,
-# on "Colab" with the modules already there, and off Colab. The download stand-in copies the
-# module of that name from the repository's notebooks/ and records the URL. Prints one JSON line.
+# on "Colab" with the files already there, and off Colab. The download stand-in copies the file at that
+# path under the repository's notebooks/ and records the URL. On "Colab" in an empty folder it then runs
+# the notebook's own import lines and setup(), and records where each of the course's modules came from.
+# Prints one JSON line.
 COLAB_RUNNER = r"""
-import contextlib, importlib, io, json, os, shutil, sys, types, urllib.request
+import contextlib, importlib, io, json, os, shutil, sys, textwrap, types, urllib.request
 
 job = json.load(sys.stdin)
 downloads = []
+PREFIX = "/notebooks/"
 
 
 def urlretrieve(url, filename=None, *args, **kwargs):
     downloads.append(url)
-    shutil.copy(os.path.join(job["notebooks"], os.path.basename(url)), filename)
+    shutil.copy(os.path.join(job["notebooks"], url[url.index(PREFIX) + len(PREFIX) :]), filename)
     return filename, None
 
 
 urllib.request.urlretrieve = urlretrieve
 
 
-def run(source, folder, on_colab, with_modules):
+def listing():
+    return sorted(os.path.relpath(os.path.join(d, f)).replace(os.sep, "/") for d, _, fs in os.walk(".") for f in fs)
+
+
+def ours(module):
+    return module == "course" or module.startswith("course.") or module == "label_checks"
+
+
+def run(source, imports, folder, on_colab, with_modules):
     os.makedirs(folder)
     os.chdir(folder)
     if with_modules:
         for module in job["modules"]:
+            os.makedirs(os.path.dirname(module) or ".", exist_ok=True)
             shutil.copy(os.path.join(job["notebooks"], module), module)
     sys.modules.pop("google.colab", None)
     if on_colab:
@@ -237,28 +275,38 @@ def run(source, folder, on_colab, with_modules):
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
         exec(compile(source, "lesson-colab", "exec"), {"__name__": "__main__"})
-    result = {"downloads": list(downloads), "printed": printed.getvalue(), "files": sorted(os.listdir())}
+    result = {"downloads": list(downloads), "printed": printed.getvalue(), "files": listing()}
     if on_colab and not with_modules:
+        for module in [m for m in sys.modules if ours(m)]:
+            del sys.modules[module]
         importlib.invalidate_caches()
-        result["imported_from"] = {}
-        for module in ("helpers", "exercises"):
-            sys.modules.pop(module, None)
-            path = importlib.import_module(module).__file__
-            result["imported_from"][module] = os.path.dirname(os.path.abspath(path))
-        result["folder"] = os.path.abspath(folder)
+        namespace = {}
+        exec(compile(imports + "\nimport course\ncourse.setup()", "imports", "exec"), namespace)
+        result["imported_from"] = {
+            m: os.path.relpath(os.path.dirname(os.path.abspath(sys.modules[m].__file__)))
+            for m in sorted(sys.modules)
+            if ours(m)
+        }
     return result
 
 
 results = {}
-for name, source in job["cells"].items():
+for name, (source, imports) in job["cells"].items():
     base = os.path.join(job["workdir"], name)
     results[name] = {
-        "colab, empty folder": run(source, base + "-colab-empty", True, False),
-        "colab, modules present": run(source, base + "-colab-present", True, True),
-        "elsewhere": run(source, base + "-elsewhere", False, False),
+        "colab, empty folder": run(source, imports, base + "-colab-empty", True, False),
+        "colab, modules present": run(source, imports, base + "-colab-present", True, True),
+        "elsewhere": run(source, imports, base + "-elsewhere", False, False),
     }
 print(json.dumps(results))
 """
+
+
+def import_lines(name):
+    """Every line of a notebook (solutions included) that imports from the course or the checker, dedented."""
+    source = "\n".join(cell.source for cell in read_notebook(name).cells)
+    lines = re.findall(r"^\s*((?:from|import) (?:course|label_checks)\b.*)$", source, re.M)
+    return "\n".join(line.split("#")[0].rstrip() for line in lines)
 
 
 @pytest.fixture(scope="module")
@@ -277,9 +325,12 @@ def test_on_colab_the_first_cell_downloads_every_module_from_the_configured_repo
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_on_colab_the_lessons_modules_import_from_the_downloaded_files(colab_runs, name):
-    run = colab_runs[name]["colab, empty folder"]
-    assert run["imported_from"] == {"helpers": run["folder"], "exercises": run["folder"]}
+def test_on_colab_every_import_of_the_notebook_finds_the_downloaded_files(colab_runs, name):
+    """The notebook's own import lines and setup() run in the folder the cell filled, and every module of
+    the course they load (lazily imported ones included) comes from there."""
+    loaded = colab_runs[name]["colab, empty folder"]["imported_from"]
+    assert {"course", "course.helpers", "course.plotting"} <= set(loaded)
+    assert set(loaded.values()) <= {"course", "."}, loaded
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -288,30 +339,15 @@ def test_on_colab_nothing_is_downloaded_when_the_modules_are_already_there(colab
 
 
 def fetched_by_colab_cell(name):
-    """The MODULES list written in a notebook's stored Colab cell."""
+    """The FILES list written in a notebook's stored Colab cell."""
     cell = next(c.source for c in read_notebook(name).cells if "lesson-colab" in c.metadata.get("tags", []))
-    return ast.literal_eval(re.search(r"^MODULES = (\[.*?\])$", cell, re.M | re.S)[1])
+    return ast.literal_eval(re.search(r"^    FILES = (\[.*?\])$", cell, re.M | re.S)[1])
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_the_colab_cell_fetches_every_lesson_module_the_notebook_imports(name):
-    local = {path.stem for path in (ROOT / "notebooks").glob("*.py")}
-    source = "\n".join(cell.source for cell in read_notebook(name).cells)  # solutions included
-    imported = set(re.findall(r"^\s*(?:from|import) (\w+)", source, re.M)) & local
-    assert "helpers" in imported, "every notebook imports at least helpers"
-    assert imported <= {module.removesuffix(".py") for module in fetched_by_colab_cell(name)}
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_the_colab_cell_fetches_what_its_modules_import_and_the_notebooks_own_checkers(name):
-    fetched = fetched_by_colab_cell(name)
-    local = {path.stem for path in (ROOT / "notebooks").glob("*.py")}
-    for module in fetched:
-        source = (ROOT / "notebooks" / module).read_text(encoding="utf-8")
-        needs = set(re.findall(r"^\s*(?:from|import) (\w+)", source, re.M)) & local
-        assert {f"{n}.py" for n in needs} <= set(fetched), f"{module} imports a module the cell does not fetch"
-    if "exercises.py" in fetched:
-        assert f"exercises_{name[:2]}.py" in fetched, "exercises.py looks up the notebook's own checkers module"
+def test_the_colab_cell_fetches_the_notebooks_own_checkers(name):
+    """``check`` finds a notebook's checkers by the exercise's name, so no import line names them."""
+    assert f"course/exercises_{name[:2]}.py" in fetched_by_colab_cell(name)
 
 
 def test_an_interrupted_download_on_colab_leaves_no_broken_module(tmp_path, monkeypatch):
@@ -322,7 +358,7 @@ def test_an_interrupted_download_on_colab_leaves_no_broken_module(tmp_path, monk
 
     def cut_off(url, filename):  # the connection drops half way through the second module
         pathlib.Path(filename).write_text("def half_a_mod")
-        if len(list(tmp_path.iterdir())) > 1:
+        if len([path for path in tmp_path.rglob("*") if path.is_file()]) > 1:
             raise ConnectionResetError("connection reset")
 
     monkeypatch.chdir(tmp_path)
@@ -330,7 +366,7 @@ def test_an_interrupted_download_on_colab_leaves_no_broken_module(tmp_path, monk
     monkeypatch.setattr(urllib.request, "urlretrieve", cut_off)
     with pytest.raises(ConnectionResetError):
         exec(compile(cell, "lesson-colab", "exec"), {"__name__": "__main__"})
-    left = sorted(path.name for path in tmp_path.iterdir())
+    left = sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*") if path.is_file())
     first, second = fetched_by_colab_cell(NAMES[0])[:2]
     assert left == [first, second + ".part"], left  # a rerun fetches the second module again
 
@@ -364,7 +400,10 @@ def launched(tmp_path_factory):
 
     workdir = tmp_path_factory.mktemp("colab")
     cells = {
-        name: next(c.source for c in read_notebook(name).cells if "lesson-colab" in c.metadata.get("tags", []))
+        name: (
+            next(c.source for c in read_notebook(name).cells if "lesson-colab" in c.metadata.get("tags", [])),
+            import_lines(name) + f"\nimport course.exercises_{name[:2]}",
+        )
         for name in NAMES
     }
     job = {"cells": cells, "notebooks": str(ROOT / "notebooks"), "modules": MODULES, "workdir": str(workdir)}
@@ -405,7 +444,8 @@ def test_binder_takes_torch_from_the_cpu_wheel_index():
 def test_binder_runtime_names_a_python_version_the_lesson_supports():
     runtime = (ROOT / "binder" / "runtime.txt").read_text(encoding="utf-8").strip()
     match = re.fullmatch(r"python-3\.(\d+)", runtime)
-    assert match and 10 <= int(match[1]) <= 13
+    oldest, newest = (int(version.split(".")[1]) for version in supported_pythons())
+    assert match and oldest <= int(match[1]) <= newest
 
 
 @pytest.mark.skipif(shutil.which("repo2docker") is None, reason="jupyter-repo2docker is not installed")
@@ -438,12 +478,32 @@ def test_every_workflow_job_runs_the_same_command_as_ci_run():
         assert ci_command() in [step.get("run", "").strip() for step in job["steps"]]
 
 
-def test_the_workflow_tests_linux_macos_and_windows_on_python_310_and_313_with_cpu_torch():
+def supported_pythons():
+    """(oldest, newest) from lesson.cfg, the one place that names them."""
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "lesson.cfg", encoding="utf-8")
+    return parser["python"]["oldest"], parser["python"]["newest"]
+
+
+def test_the_workflow_tests_linux_macos_and_windows_on_the_oldest_and_newest_python_with_cpu_torch():
     data = workflow()
     matrix = data["jobs"]["test"]["strategy"]["matrix"]
     assert set(matrix["os"]) == {"ubuntu-latest", "macos-latest", "windows-latest"}
-    assert set(matrix["python"]) == {"3.10", "3.13"}
+    assert set(matrix["python"]) == set(supported_pythons())
     assert data["env"]["PIP_EXTRA_INDEX_URL"] == CPU_INDEX
+
+
+def test_every_place_that_names_the_supported_pythons_agrees_with_lesson_cfg():
+    oldest, newest = supported_pythons()
+    span = f"Python {oldest} to {newest}"
+    for name in ("README.md", "WORKSHOP.md", "requirements.txt"):
+        text = " ".join((ROOT / name).read_text(encoding="utf-8").split())  # line breaks read as spaces
+        assert span in text, f"{name} must say {span!r}"
+        others = set(re.findall(r"Python (3\.\d+) to (3\.\d+)", text)) - {(oldest, newest)}
+        assert not others, f"{name} also names {others}"
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["requires-python"] == f">={oldest}"
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + oldest.replace(".", "")
 
 
 def test_on_windows_the_workflow_runs_the_makefiles_test_recipe_by_hand():
@@ -485,16 +545,20 @@ def test_pre_commit_runs_the_ruff_version_requirements_pins():
 
 # --- the notebooks that use transformers install the pinned one on Colab ------------------------------
 
+# Runs a Colab cell in an empty folder with pip, the installed transformers version and the downloads
+# stood in for; prints the commands it would have run.
 TRANSFORMERS_RUNNER = r"""
-import importlib.metadata, json, subprocess, sys, types
+import importlib.metadata, json, os, pathlib, subprocess, sys, types, urllib.request
 
 job = json.load(sys.stdin)
+os.chdir(job["folder"])
 calls = []
 subprocess.run = lambda command, **kwargs: calls.append(command)
 importlib.metadata.version = lambda name: job["installed"]
+urllib.request.urlretrieve = lambda url, filename: pathlib.Path(filename).write_text("")
 if job["on_colab"]:
     sys.modules["google.colab"] = types.ModuleType("google.colab")
-exec(compile(job["source"], "colab-transformers", "exec"), {"__name__": "__main__"})
+exec(compile(job["source"], "lesson-colab", "exec"), {"__name__": "__main__"})
 print(json.dumps(calls))
 """
 
@@ -507,29 +571,22 @@ def imports_transformers(name):
 USING_TRANSFORMERS = [name for name in NAMES if imports_transformers(name)]
 
 
-def transformers_cell(name="06_masks_in_transformers.ipynb"):
-    return next(c.source for c in read_notebook(name).cells if "lesson-transformers" in c.metadata.get("tags", []))
+def colab_cell(name):
+    return next(c.source for c in read_notebook(name).cells if "lesson-colab" in c.metadata.get("tags", []))
 
 
 def test_the_notebooks_that_use_transformers_are_the_ones_the_lesson_says():
     assert [name[:2] for name in USING_TRANSFORMERS] == ["06", "08", "09", "10"]
 
 
-@pytest.mark.parametrize("name", USING_TRANSFORMERS)
-def test_a_notebook_that_uses_transformers_installs_it_on_colab_right_after_fetching_the_modules(name):
-    cells = [cell for cell in read_notebook(name).cells if cell.cell_type == "code"]
-    assert "lesson-colab" in cells[0].metadata.get("tags", [])
-    assert "lesson-transformers" in cells[1].metadata.get("tags", [])
-    assert cells[1].source == transformers_cell()  # one cell, written by tools/navigation.py
+@pytest.mark.parametrize("name", NAMES)
+def test_the_colab_cell_installs_transformers_exactly_in_the_notebooks_that_use_it(name):
+    assert ("CHECKED_WITH" in colab_cell(name)) == (name in USING_TRANSFORMERS)
+    assert not any("lesson-transformers" in c.metadata.get("tags", []) for c in read_notebook(name).cells)
 
 
-def test_no_other_notebook_carries_the_transformers_install_cell():
-    for name in set(NAMES) - set(USING_TRANSFORMERS):
-        assert not any("CHECKED_WITH" in cell.source for cell in read_notebook(name).cells), name
-
-
-def run_transformers_cell(on_colab, installed):
-    job = {"source": transformers_cell(), "on_colab": on_colab, "installed": installed}
+def run_colab_cell(name, on_colab, installed, folder):
+    job = {"source": colab_cell(name), "on_colab": on_colab, "installed": installed, "folder": str(folder)}
     done = subprocess.run(
         [sys.executable, "-c", TRANSFORMERS_RUNNER], input=json.dumps(job), capture_output=True, text=True
     )
@@ -537,20 +594,19 @@ def run_transformers_cell(on_colab, installed):
     return json.loads(done.stdout)
 
 
-def test_the_transformers_cell_names_the_version_requirements_pins():
-    assert (
-        re.search(r'^CHECKED_WITH = "([^"]+)"', transformers_cell(), re.M)[1]
-        == pins(ROOT / "requirements.txt")["transformers"]
-    )
-
-
-def test_on_colab_the_transformers_cell_installs_the_pin_when_another_version_is_there():
+@pytest.mark.parametrize("name", USING_TRANSFORMERS)
+def test_the_colab_cell_names_the_transformers_version_requirements_pins(name):
     pin = pins(ROOT / "requirements.txt")["transformers"]
-    [command] = run_transformers_cell(on_colab=True, installed="4.57.6")
+    assert re.search(r'CHECKED_WITH = "([^"]+)"', colab_cell(name))[1] == pin
+
+
+def test_on_colab_the_colab_cell_installs_the_pinned_transformers_when_another_version_is_there(tmp_path):
+    pin = pins(ROOT / "requirements.txt")["transformers"]
+    [command] = run_colab_cell(USING_TRANSFORMERS[0], on_colab=True, installed="4.57.6", folder=tmp_path)
     assert command[1:] == ["-m", "pip", "install", "-q", f"transformers=={pin}"]
 
 
 @pytest.mark.parametrize("on_colab, installed", [(True, "same"), (False, "4.57.6")])
-def test_the_transformers_cell_installs_nothing_off_colab_or_when_the_version_matches(on_colab, installed):
+def test_the_colab_cell_installs_nothing_off_colab_or_when_the_version_matches(on_colab, installed, tmp_path):
     pin = pins(ROOT / "requirements.txt")["transformers"]
-    assert run_transformers_cell(on_colab, pin if installed == "same" else installed) == []
+    assert run_colab_cell(USING_TRANSFORMERS[0], on_colab, pin if installed == "same" else installed, tmp_path) == []

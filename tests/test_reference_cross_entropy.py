@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import reference_cross_entropy
+from course.helpers import reference_cross_entropy
 
 
 @st.composite

@@ -49,11 +49,15 @@ def merge_streams(outputs):
 
 
 def normalise(nb):
-    """Keep only kernelspec, language_info (without the version) and cell tags; merge split prints."""
+    """Keep only kernelspec, language_info (without the version), cell tags and the set-up cell's collapsed
+    view (``jupyter.source_hidden``, written by tools/navigation.py); merge split prints."""
     nb.metadata = nbformat.from_dict({"kernelspec": KERNELSPEC, "language_info": LANGUAGE_INFO})
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags")
-        cell.metadata = nbformat.from_dict({"tags": tags} if tags else {})
+        kept = {"tags": tags} if tags else {}
+        if tags and "lesson-colab" in tags and "jupyter" in cell.metadata:
+            kept["jupyter"] = cell.metadata["jupyter"]
+        cell.metadata = nbformat.from_dict(kept)
         if cell.cell_type == "code":
             cell.outputs = merge_streams(cell.outputs)
     return nb

@@ -7,11 +7,16 @@ On Linux, PyPI's torch wheel is the CUDA build, with several GB of NVIDIA librar
 needs only the CPU, so by default torch alone comes from PyTorch's CPU wheel index, at the
 version requirements.txt pins; everything else comes from PyPI. Where that index cannot be
 reached within a few seconds (a firewall, a mirror-only network), the plain pin is installed
-from wherever pip finds it, with a one-line notice. On macOS and Windows PyPI's wheel is
+from pip's own index, with a one-line notice. On macOS and Windows PyPI's wheel is
 already the CPU build. Uses only the standard library: it runs before anything is installed.
+
+It prints one line per step; pip's own output goes to ``.venv/install.log`` (shown when a step fails),
+and a closing summary says which torch build was installed, where, and what to open next.
 """
 
 import argparse
+import json
+import os
 import pathlib
 import re
 import subprocess
@@ -23,6 +28,14 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 REQUIREMENTS = ROOT / "requirements.txt"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 PROBE_SECONDS = 5
+LOG = pathlib.Path(sys.prefix) / "install.log"  # pip's own output, kept out of the way
+# JupyterLab settings for everyone who uses this environment: no "get notified about Jupyter news?" toast
+# over the first notebook (JupyterLab asks by default on its first start), and room for long file names.
+LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+    # The notebooks' names are long: give them the file browser's whole width.
+    "@jupyterlab/filebrowser-extension:browser": {"showLastModifiedColumn": False},
+}
 
 
 def torch_pin(requirements=REQUIREMENTS):
@@ -43,10 +56,29 @@ def reachable(url, seconds=PROBE_SECONDS):
 
 
 def pip(*args):
+    """Run ``pip install`` quietly, its output appended to LOG; True when it succeeded, else say where to look."""
     # --no-compile: compile_installed() does it afterwards, on every core (pip compiles on one).
     command = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-compile", *args]
-    print("+", " ".join(command[2:]), flush=True)
-    return subprocess.run(command).returncode == 0
+    with open(LOG, "a", encoding="utf-8") as log:
+        log.write("+ " + " ".join(command[2:]) + "\n")
+        log.flush()
+        done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        tail = LOG.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+        print("\n".join([f"  pip failed; the end of its output (all of it is in {shown(LOG)}):", *tail]))
+    return done.returncode == 0
+
+
+def shown(path):
+    """``path`` relative to where make runs (``.venv/install.log``), absolute where that is not possible."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive, on Windows
+        return str(path)
+
+
+def step(text):
+    print(f"- {text} ...", flush=True)
 
 
 def compile_installed():
@@ -65,6 +97,27 @@ def describe_torch(version, cuda):
     return f"installed: torch {version}, {build}"
 
 
+def write_lab_settings(prefix=sys.prefix):
+    """Merge LAB_SETTINGS into the environment's JupyterLab overrides.json."""
+    path = pathlib.Path(prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    settings = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    for plugin, values in LAB_SETTINGS.items():
+        settings.setdefault(plugin, {}).update(values)
+    path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+
+
+def summary(torch_line, venv=sys.prefix):
+    """The closing lines: what was installed, where, and what to do next."""
+    return "\n".join(
+        [
+            "",
+            f"ready: {torch_line.removeprefix('installed: ')}, and the course's requirements, in {shown(venv)}",
+            "next:  make lab opens notebook 00 in JupyterLab; make test checks everything (2 to 3 min on 2 cores)",
+        ]
+    )
+
+
 def installed_torch():
     """What pip actually installed, asked of torch itself: a guess made before the install can be wrong
     (where the CPU index cannot be reached, pip may still find a CPU wheel in a local mirror)."""
@@ -73,7 +126,7 @@ def installed_torch():
     lines = found.stdout.splitlines()
     if found.returncode != 0 or not lines:
         return "note: torch could not be imported after the install (see pip's messages above)"
-    return describe_torch(lines[0], lines[1] if len(lines) > 1 else "")
+    return describe_torch(lines[0], lines[1] if len(lines) > 1 else "")  # "installed: torch ..., the CPU build"
 
 
 def main(argv=None):
@@ -81,22 +134,28 @@ def main(argv=None):
     parser.add_argument("--torch", choices=["cpu", "cuda"], default="cpu", help="which torch build on Linux")
     args = parser.parse_args(argv)
     version = torch_pin()
+    print(f"Setting up {shown(sys.prefix)} for the course (pip's output goes to {shown(LOG)})", flush=True)
     if sys.platform.startswith("linux") and args.torch == "cpu":
         if not reachable(f"{CPU_INDEX}/torch/"):
             print(
-                f"note: PyTorch's CPU wheel index ({CPU_INDEX}) did not answer within {PROBE_SECONDS} s; "
-                f"installing torch=={version} from wherever pip finds it (on PyPI, the Linux wheel is the CUDA build)",
+                f"note: PyTorch's CPU wheel index did not answer within {PROBE_SECONDS} s, so torch=={version} comes "
+                "from pip's own index with the rest; the summary at the end says which build that is",
                 flush=True,
             )
-        elif not pip("--no-deps", "--index-url", CPU_INDEX, f"torch=={version}"):
-            print(f"note: torch=={version} is not on the CPU index for this Python; installing it from PyPI")
+        else:
+            step(f"torch {version}, CPU build, from PyTorch's index (about 190 MB)")
+            if not pip("--no-deps", "--index-url", CPU_INDEX, f"torch=={version}"):
+                print(f"note: torch=={version} is not on the CPU index for this Python; it comes from pip's own index")
+    step("requirements.txt from pip's index (a few minutes the first time)")
     if not pip("-r", str(REQUIREMENTS)):
-        raise SystemExit("pip could not install requirements.txt (see its message above)")
+        raise SystemExit("pip could not install requirements.txt (see the lines above)")
+    step("compiling the installed modules, warming matplotlib's font cache, setting JupyterLab's defaults")
     compile_installed()
-    print(installed_torch(), flush=True)
     # The first matplotlib import builds a font cache and says so on stderr: do it here, not in
     # the first notebook, where the notice would fail strict nbval.
     subprocess.run([sys.executable, "-c", "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot"])
+    write_lab_settings()
+    print(summary(installed_torch()), flush=True)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ to point every badge, Colab fetch URL and clone command at a fork.
 
 What it owns, and nothing else:
 - in each notebook, the badge cell (first cell, tag ``lesson-badges``), the Colab set-up
-  cell (first code cell, tag ``lesson-colab``; it fetches the lesson's modules that notebook
-  needs), in a notebook that imports transformers the cell after it that installs the pinned version on
-  Colab (tag ``lesson-transformers``), and the closing "Next" cell (tag ``lesson-next``);
+  cell (first code cell, tag ``lesson-colab``, shown collapsed in JupyterLab; on Colab it fetches the
+  course's files that notebook needs and, in a notebook that imports transformers, installs the pinned
+  version), and the closing "Next" cell (tag ``lesson-next``);
 - in README.md and WORKSHOP.md, the text between ``<!-- generated:NAME -->`` and
   ``<!-- /generated:NAME -->``.
 The title, question and time of a notebook are read from its title cell, so the README's
@@ -16,6 +16,7 @@ lesson map and the workshop agenda never disagree with the notebooks.
 """
 
 import argparse
+import ast
 import configparser
 import pathlib
 import re
@@ -25,36 +26,33 @@ import nbformat
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "lesson.cfg"
 NOTEBOOKS = ROOT / "notebooks"
+PACKAGE = NOTEBOOKS / "course"
 README = ROOT / "README.md"
 WORKSHOP = ROOT / "WORKSHOP.md"
 
-BADGES, COLAB, NEXT, TRANSFORMERS = "lesson-badges", "lesson-colab", "lesson-next", "lesson-transformers"
+BADGES, COLAB, NEXT = "lesson-badges", "lesson-colab", "lesson-next"
+# The Colab cell is plumbing: JupyterLab shows it collapsed to one line (click it to read it).
+HIDDEN = {"jupyter": {"source_hidden": True}}
 
 COLAB_CELL = """\
-# On Colab this notebook arrives alone: fetch the lesson's modules beside it.
-# Everywhere else they are already here, and this cell does nothing.
-import os
+# On Colab this notebook arrives alone: fetch the course's modules beside it{also}.
+# Anywhere else they are already here, and this cell does nothing.
 import sys
 
-REPOSITORY = "{raw}"
-MODULES = {modules}
 if "google.colab" in sys.modules:
-    import urllib.request
+{imports}
+    FOLDER = "{raw}/notebooks"
+    FILES = {files}
+    os.makedirs("course", exist_ok=True)
+    for name in FILES:  # to a temporary name first: an interrupted download leaves no broken module
+        if not os.path.exists(name):
+            urllib.request.urlretrieve(f"{{FOLDER}}/{{name}}", name + ".part")
+            os.replace(name + ".part", name){install}"""
 
-    for module in MODULES:  # to a temporary name first: an interrupted download leaves no broken module
-        if not os.path.exists(module):
-            urllib.request.urlretrieve(f"{{REPOSITORY}}/notebooks/{{module}}", module + ".part")
-            os.replace(module + ".part", module)"""
-
-
-TRANSFORMERS_CELL = """\
-import importlib.metadata
-import subprocess
-import sys
-
-CHECKED_WITH = "{version}"  # the transformers version in requirements.txt
-if "google.colab" in sys.modules and importlib.metadata.version("transformers") != CHECKED_WITH:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"transformers=={{CHECKED_WITH}}"], check=True)"""
+TRANSFORMERS_INSTALL = """
+    CHECKED_WITH = "{version}"  # the transformers version in requirements.txt
+    if importlib.metadata.version("transformers") != CHECKED_WITH:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"transformers=={{CHECKED_WITH}}"], check=True)"""
 
 
 def pinned(package):
@@ -68,30 +66,67 @@ def uses_transformers(nb):
     return bool(re.search(r"^\s*(?:from|import) transformers\b", "\n".join(c.source for c in nb.cells), re.M))
 
 
+def colab_cell(raw, files, transformers=None):
+    """The Colab set-up cell: fetch ``files`` (paths under notebooks/) and, when given, install that
+    transformers version where Colab has another."""
+    also = " (and the transformers it was checked with)" if transformers else ""
+    modules = ["importlib.metadata", "os", "subprocess", "urllib.request"] if transformers else ["os", "urllib.request"]
+    imports = "".join(f"    import {module}\n" for module in modules)
+    install = TRANSFORMERS_INSTALL.format(version=transformers) if transformers else ""
+    listed = "[" + ", ".join(f'"{name}"' for name in files) + "]"
+    if len(f"    FILES = {listed}") > 120:  # as ruff formats it, so `ruff format --check` passes
+        listed = "[\n" + "".join(f'        "{name}",\n' for name in files) + "    ]"
+    return COLAB_CELL.format(also=also, imports=imports, raw=raw, files=listed, install=install)
+
+
 def modules():
-    """The lesson's Python modules beside the notebooks."""
-    return sorted(path.name for path in NOTEBOOKS.glob("*.py"))
+    """The course's Python files, as paths under notebooks/: the package's modules and the take-home checker."""
+    found = [f"course/{path.name}" for path in PACKAGE.glob("*.py")]
+    return sorted(found + [path.name for path in NOTEBOOKS.glob("*.py")])
+
+
+def _exports():
+    """``{name: module}`` for every public name a module of the package lists in ``__all__``."""
+    out = {}
+    for path in PACKAGE.glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in node.targets):
+                out.update(dict.fromkeys(ast.literal_eval(node.value), path.stem))
+    return out
 
 
 def imports(source):
-    """The names of the lesson's modules that ``source`` imports."""
-    local = {name.removesuffix(".py") for name in modules()}
-    return set(re.findall(r"^\s*(?:from|import) (\w+)", source, re.M)) & local
+    """The course's files (paths under notebooks/) that ``source`` imports, directly."""
+    exports, wanted = _exports(), set()
+    for module, names in re.findall(r"^\s*from course(?:\.(\w+))? import ([\w, ]+)", source, re.M):
+        wanted.add("course/__init__.py")
+        for name in [module] if module else [n.strip() for n in names.split(",")]:
+            home = name if (PACKAGE / f"{name}.py").exists() else exports.get(name)
+            if home:
+                wanted.add(f"course/{home}.py")
+    wanted |= {f"course/{m}.py" for m in re.findall(r"^\s*import course\.(\w+)", source, re.M)}
+    top = {path.stem for path in NOTEBOOKS.glob("*.py")}
+    wanted |= {f"{m}.py" for m in re.findall(r"^\s*(?:from|import) (\w+)", source, re.M) if m in top}
+    return wanted
 
 
 def needed_modules(path):
-    """What the Colab cell of notebook ``path`` fetches: the lesson's modules it imports (solutions
+    """What the Colab cell of notebook ``path`` fetches: the course's files it imports (solutions
     included), the checkers of its own exercises, and whatever those import in turn."""
     nb = nbformat.read(path, as_version=4)
     wanted = imports("\n".join(cell.source for cell in nb.cells))
-    if "exercises" in wanted and (NOTEBOOKS / f"exercises_{path.name[:2]}.py").exists():
-        wanted.add(f"exercises_{path.name[:2]}")  # exercises.py imports it by the exercise's name
+    own = f"course/exercises_{path.name[:2]}.py"
+    if "course/exercises.py" in wanted and (NOTEBOOKS / own).exists():
+        wanted.add(own)  # exercises.py imports it by the exercise's name
     todo = list(wanted)
     while todo:
-        for name in imports((NOTEBOOKS / f"{todo.pop()}.py").read_text(encoding="utf-8")) - wanted:
+        for name in imports((NOTEBOOKS / todo.pop()).read_text(encoding="utf-8")) - wanted:
             wanted.add(name)
             todo.append(name)
-    return sorted(f"{name}.py" for name in wanted)
+    return sorted(wanted)
 
 
 def read_target():
@@ -153,14 +188,15 @@ def tagged(cell, tag):
     return tag in cell.get("metadata", {}).get("tags", [])
 
 
-def place(nb, tag, cell_type, source, index):
-    """Set the source of the cell tagged ``tag``, inserting it at ``index`` when missing."""
+def place(nb, tag, cell_type, source, index, metadata=None):
+    """Set the source (and extra metadata) of the cell tagged ``tag``, inserting it at ``index`` when missing."""
     for cell in nb.cells:
         if tagged(cell, tag):
             cell.source = source
+            cell.metadata = {"tags": cell.metadata.get("tags", [tag]), **(metadata or {})}
             return
     maker = nbformat.v4.new_markdown_cell if cell_type == "markdown" else nbformat.v4.new_code_cell
-    cell = maker(source, metadata={"tags": [tag]})
+    cell = maker(source, metadata={"tags": [tag], **(metadata or {})})
     cell.id = tag
     nb.cells.insert(len(nb.cells) if index is None else index, cell)
 
@@ -178,13 +214,11 @@ def update_notebooks(slug, branch):
     for i, path in enumerate(paths):
         nb = nbformat.read(path, as_version=4)
         place(nb, BADGES, "markdown", badges(slug, branch, path.name), 0)
+        nb.cells = [c for c in nb.cells if not tagged(c, "lesson-transformers")]  # folded into the Colab cell
         first_code = next((j for j, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
-        listed = ", ".join(f'"{module}"' for module in needed_modules(path))
-        colab = COLAB_CELL.format(raw=urls(slug, branch)["raw"], modules=f"[{listed}]")
-        place(nb, COLAB, "code", colab, first_code)
-        if uses_transformers(nb):  # Colab ships its own transformers: install the pinned one there
-            after_colab = next(j for j, c in enumerate(nb.cells) if tagged(c, COLAB)) + 1
-            place(nb, TRANSFORMERS, "code", TRANSFORMERS_CELL.format(version=pinned("transformers")), after_colab)
+        transformers = pinned("transformers") if uses_transformers(nb) else None
+        colab = colab_cell(urls(slug, branch)["raw"], needed_modules(path), transformers)
+        place(nb, COLAB, "code", colab, first_code, HIDDEN)
         if i + 1 < len(paths):
             nxt = paths[i + 1].name
             text = f"**Next:** [{titles[nxt]}]({nxt})"
@@ -197,8 +231,9 @@ def update_notebooks(slug, branch):
 
 
 def binder_lesson_badge(slug, branch):
-    """A Binder badge that opens JupyterLab on the notebooks folder."""
-    url = urls(slug, branch)["binder_repo"] + "?urlpath=lab%2Ftree%2Fnotebooks"
+    """A Binder badge that opens JupyterLab on the first notebook, its file browser in the notebooks folder."""
+    first = notebook_paths()[0].name if notebook_paths() else ""
+    url = urls(slug, branch)["binder_repo"] + f"?urlpath=lab%2Ftree%2Fnotebooks%2F{first}"
     return f"[![Launch Binder](https://mybinder.org/badge_logo.svg)]({url})"
 
 

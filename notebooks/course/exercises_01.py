@@ -11,7 +11,7 @@ import numbers
 import torch
 import torch.nn.functional as F
 
-from helpers import seq_to_logits
+from course.helpers import seq_to_logits
 
 
 def _check_min_score(answer):

@@ -1,8 +1,8 @@
 """The exercise checkers' front door: ``check(name, answer)`` prints PASS, or what is off and a hint.
 
-Each notebook's checkers live in their own flat module, ``exercises_NN.py`` (NN: the notebook's
-number), which ends in a table ``EXERCISES = {name: (checker, hint)}``. This module finds the table
-from the name's first two characters, so a notebook needs only its own module beside it.
+Each notebook's checkers live in their own module of this package, ``exercises_NN.py`` (NN: the
+notebook's number), which ends in a table ``EXERCISES = {name: (checker, hint)}``. This module finds the
+table from the name's first two characters, so a notebook needs only its own module beside this one.
 
 A blank answer is caught here, not in each checker: the starter's ``None`` (or ``...``), or a
 function of the learner's that still returns ``None``, is reported as "not answered yet", without a
@@ -44,7 +44,7 @@ def _table(name):
     number = name[:2] if isinstance(name, str) else ""
     if not (number.isdigit() and pathlib.Path(__file__).with_name(f"exercises_{number}.py").exists()):
         return {}
-    return importlib.import_module(f"exercises_{number}").EXERCISES
+    return importlib.import_module(f"{__package__}.exercises_{number}").EXERCISES
 
 
 def exercise_names():
