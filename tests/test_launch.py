@@ -610,3 +610,8 @@ def test_on_colab_the_colab_cell_installs_the_pinned_transformers_when_another_v
 def test_the_colab_cell_installs_nothing_off_colab_or_when_the_version_matches(on_colab, installed, tmp_path):
     pin = pins(ROOT / "requirements.txt")["transformers"]
     assert run_colab_cell(USING_TRANSFORMERS[0], on_colab, pin if installed == "same" else installed, tmp_path) == []
+
+
+def test_the_colab_cell_follows_parenthesized_and_aliased_imports():
+    source = "from course.parallel_setups import (\n    LENGTH,\n)\nfrom course import parallel_worker as pw\n"
+    assert {"course/parallel_setups.py", "course/parallel_worker.py"} <= navigation.imports(source)

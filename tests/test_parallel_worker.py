@@ -108,11 +108,9 @@ def test_dividing_by_k_after_step_logs_the_right_loss_over_k_times_the_gradient(
     assert close(record["grad"], ref * record["K"]) and record["K"] == 12
 
 
-def test_context_parallel_shards_with_the_head_tail_load_balancer():
-    from torch.distributed.tensor.experimental._attention import _HeadTailLoadBalancer
-
-    indices = _HeadTailLoadBalancer(ps.LENGTH, 2, "cpu")._generate_indices()
-    assert torch.equal(torch.cat(ps.layout("head-tail", 2)), indices[0].long())
+def test_context_parallel_shards_with_the_head_tail_load_balancer(two):
+    # Each rank also checked that context_parallel sharded its buffers as ps.layout says.
+    assert torch.equal(two[0]["head_tail_order"], torch.cat(ps.layout("head-tail", 2)))
     assert [p.tolist() for p in ps.layout("head-tail", 2)] == [[0, 1, 6, 7], [2, 3, 4, 5]]
 
 
@@ -254,3 +252,11 @@ def test_the_exercise_checkers_simulated_schedule_gives_what_torch_pipelining_gi
     model = ps.make_mlp()
     _schedule(model, [(inputs, targets)], len(ps.PP_KEPT), loss_fn, kwargs, scale_grads)
     assert close(ps.flat_grad(model.parameters()), two[0]["pp"][case]["grad"])
+
+
+@pytest.mark.parametrize("start", [pw.run, pw.run_dp_cp])
+def test_an_older_torch_gets_a_clear_error_before_any_process_starts(monkeypatch, start):
+    monkeypatch.setattr(torch, "__version__", "2.12.1+cpu")
+    with pytest.raises(RuntimeError, match=r"needs torch 2\.13 or later .*loss_kwargs.*this is torch 2\.12\.1"):
+        start()
+    assert multiprocessing.active_children() == []

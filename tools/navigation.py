@@ -101,9 +101,9 @@ def _exports():
 def imports(source):
     """The course's files (paths under notebooks/) that ``source`` imports, directly."""
     exports, wanted = _exports(), set()
-    for module, names in re.findall(r"^\s*from course(?:\.(\w+))? import ([\w, ]+)", source, re.M):
+    for module, names in re.findall(r"^\s*from course(?:\.(\w+))? import \(?\s*([\w, ]*)", source, re.M):
         wanted.add("course/__init__.py")
-        for name in [module] if module else [n.strip() for n in names.split(",")]:
+        for name in [module] if module else [n.split(" as ")[0].strip() for n in names.split(",")]:
             home = name if (PACKAGE / f"{name}.py").exists() else exports.get(name)
             if home:
                 wanted.add(f"course/{home}.py")

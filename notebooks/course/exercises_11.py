@@ -13,6 +13,8 @@ import threading
 import torch
 import torch.nn.functional as F
 
+from course.exercises import NotAnswered
+
 
 def _scale_case(kept, factor, gen):
     """Random gradients of each (dp, cp) shard's summed loss, and the token mean's gradient."""
@@ -244,8 +246,6 @@ def _check_vocab_parallel_ignore(answer):
             local = logits[:, rank * width : (rank + 1) * width].clone().requires_grad_()
             loss = answer.apply(local, targets.clone(), rank * width, all_reduce)
             if loss is None:
-                from course.exercises import NotAnswered
-
                 raise NotAnswered("forward returned None: fill in its body")
             assert isinstance(loss, torch.Tensor) and loss.numel() == 1, f"{case}: return a scalar, the sum"
             (grad,) = torch.autograd.grad(loss, local, allow_unused=True)

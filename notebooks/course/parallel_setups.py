@@ -51,6 +51,7 @@ def rel_err(grad, ref):
 
 def proj_ratio(grad, ref):
     """⟨grad, ref⟩ / ⟨ref, ref⟩: the factor, when grad is ref times a number."""
+    grad, ref = grad.flatten(), ref.flatten()
     return (grad.dot(ref) / ref.dot(ref)).item()
 
 

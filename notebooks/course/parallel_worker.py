@@ -6,7 +6,8 @@ engines: FSDP2 (``fully_shard``) under each loss scale and divide factor of ``FS
 ``scale_grads`` of ``PP_CASES``; context parallel (the buffers sharded by ``context_parallel``'s head-tail
 layout, or cut into contiguous halves) under each shift and count of ``CP_CASES``; and Megatron's
 vocabulary-parallel cross-entropy (``VOCAB_CASES``). ``run_dp_cp()`` starts 4 ranks once, a 2 × 2 mesh of
-data parallel × context parallel, and counts K over each group of ``DP_CP_CASES``.
+data parallel × context parallel whose gradients are averaged over all 4 (as DDP and FSDP's default do),
+and counts K over each group of ``DP_CP_CASES``.
 
 Both return plain numbers and tensors, one entry per case, gathered from every rank, to compare with the
 single-process references of ``course.parallel_setups``. A gradient is the whole model's (FSDP's sharded
@@ -25,6 +26,7 @@ from course.parallel_setups import (
     CP_LENGTHS,
     DP_CP_LENGTHS,
     EMPTY_LENGTHS,
+    LENGTH,
     PP_KEPT,
     VOCAB_TARGETS,
     VocabParallelCrossEntropy,
@@ -250,33 +252,39 @@ def _two_ranks(rank, world, payload, report):
     for name in VOCAB_CASES:
         report(f"vocabulary parallel: {name}")
         out["vocab"][name] = _vocab_case(rank, world, name)
+    from torch.distributed.tensor.experimental._attention import _HeadTailLoadBalancer
+
+    out["head_tail_order"] = _HeadTailLoadBalancer(LENGTH, world, "cpu")._generate_indices()[0].long()
     return out
 
 
 def _dp_cp_ranks(rank, world, payload, report):
-    """DP = 2 × CP = 2: rank = 2·dp + cp; FSDP averages gradients over all 4 ranks (the flattened dp×cp mesh)."""
+    """DP = 2 × CP = 2: rank = 2·dp + cp. The gradients are averaged over all 4 ranks, as DDP over Megatron's
+    data-parallel group with context parallel does, and FSDP's default over the flattened dp×cp mesh
+    (torchtitan): here by an all-reduce and a division by 4, since DDP and FSDP each cost a rank over a second
+    of start-up (both import torch._dynamo), and the 2-rank run shows FSDP's average for real."""
     from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import fully_shard
 
     mesh = init_device_mesh("cpu", (2, 2), mesh_dim_names=("dp", "cp"))
-    flat_mesh = init_device_mesh("cpu", (world,))
     groups = {"dp": mesh.get_group("dp"), "cp": mesh.get_group("cp"), "dp×cp": None}
     dp, cp = divmod(rank, 2)
     ids, labels = token_batch([n for lengths in DP_CP_LENGTHS for n in lengths])
     ids, labels = ids[2 * dp : 2 * dp + 2], labels[2 * dp : 2 * dp + 2]  # this replica's two sequences
     pre_shard = (shift(labels) != -100).sum()
-    ids, targets = _shard(mesh["cp"], cp, 2, "head-tail", [ids, shift(labels)])
+    where = layout("head-tail", 2)[cp]  # context_parallel's layout, checked against it in the 2-rank run
+    ids, targets = ids[:, where], shift(labels)[:, where]
     out = {}
     for name, (counted, over, scale) in DP_CP_CASES.items():
         report(f"DP×CP: {name}")
-        model = fully_shard(make_token_model(), mesh=flat_mesh)
+        model = make_token_model()
         summed = F.cross_entropy(model(ids.flatten()), targets.flatten(), reduction="sum")
         total = (targets != -100).sum() if counted == "shard" else pre_shard.clone()
         dist.all_reduce(total, group=groups[over])
-        loss = summed * scale / total.clamp(min=1)  # right: 4, the size of the group FSDP averages over
+        loss = summed * scale / total.clamp(min=1)  # right: 4, the number of ranks the gradients are averaged over
         loss.backward()
-        out[name] = dict(loss=loss.item(), kept=(targets != -100).sum().item(), total=total.item(),
-                         grad=_full_grad(model))  # fmt: skip
+        grad = flat_grad(model.parameters())
+        dist.all_reduce(grad)  # the average over all 4 ranks: a sum, then / 4
+        out[name] = dict(loss=loss.item(), kept=(targets != -100).sum().item(), total=total.item(), grad=grad / world)
     return out
 
 
@@ -295,6 +303,19 @@ def _gather(per_rank, keys_per_rank=("loss", "kept", "total", "targets", "positi
     return merged
 
 
+MIN_TORCH = (2, 13)  # ScheduleGPipe.step(loss_kwargs=...) came in torch 2.13 (pytorch/pytorch PR #181057)
+
+
+def _check_torch():
+    """A clear error on a torch too old for this worker, before any process starts."""
+    version = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2])
+    if version < MIN_TORCH:
+        raise RuntimeError(
+            f"notebook 11's worker needs torch {'.'.join(map(str, MIN_TORCH))} or later (its pipeline schedule's "
+            f"step() must take loss_kwargs); this is torch {torch.__version__}"
+        )
+
+
 def run(*, fail_rank=None, stall=None, start_timeout=300.0, stall_timeout=60.0, out_dir=None):
     """Start 2 ranks once and run every 2-rank demonstration; return ``{"fsdp", "pp", "cp", "vocab"}``.
 
@@ -302,8 +323,11 @@ def run(*, fail_rank=None, stall=None, start_timeout=300.0, stall_timeout=60.0, 
     reduced ``grad`` (or ``error``, the one line a rank's backward raised). ``pp``: per case, the last
     stage's micro-batch ``losses`` and the whole model's ``grad`` (stage 0's then stage 1's). ``vocab``: per
     case, each rank's ``rows``, ``loss`` and the gradient of the whole logits (rank 0's columns, then rank 1's).
+    ``head_tail_order``: the positions of a sequence in the order torch's ``_HeadTailLoadBalancer`` gives them
+    to the ranks (each rank checks that ``context_parallel`` sharded its buffers that way).
     ``fail_rank``, ``stall`` and the timeouts are ``course.launch.launch``'s.
     """
+    _check_torch()
     per_rank = launch(_two_ranks, None, 2, what="notebook 11's 2-rank run", fail_rank=fail_rank, stall=stall,
                       start_timeout=start_timeout, stall_timeout=stall_timeout, out_dir=out_dir)  # fmt: skip
     out = {part: _gather([r[part] for r in per_rank]) for part in ("fsdp", "cp")}
@@ -312,6 +336,7 @@ def run(*, fail_rank=None, stall=None, start_timeout=300.0, stall_timeout=60.0, 
                    grad=torch.cat([per_rank[0]["pp"][name]["grad"], per_rank[1]["pp"][name]["grad"]]))
         for name in PP_CASES
     }  # fmt: skip
+    out["head_tail_order"] = per_rank[0]["head_tail_order"]  # torch's load balancer's order of the positions
     out["vocab"] = {
         name: dict(rows=[r["vocab"][name]["rows"] for r in per_rank], loss=[r["vocab"][name]["loss"] for r in per_rank],
                    grad=torch.cat([r["vocab"][name]["grad"] for r in per_rank], dim=1))
@@ -323,9 +348,10 @@ def run(*, fail_rank=None, stall=None, start_timeout=300.0, stall_timeout=60.0, 
 def run_dp_cp(*, fail_rank=None, stall=None, start_timeout=300.0, stall_timeout=60.0, out_dir=None):
     """Start 4 ranks (DP = 2 × CP = 2) once; per case of ``DP_CP_CASES``: each rank's ``loss``, ``kept``,
     ``total`` and the reduced ``grad``."""
+    _check_torch()
     per_rank = launch(_dp_cp_ranks, None, 4, what="notebook 11's DP×CP run", fail_rank=fail_rank, stall=stall,
                       start_timeout=start_timeout, stall_timeout=stall_timeout, out_dir=out_dir)  # fmt: skip
     return _gather(per_rank)
 
 
-__all__ = ["CP_CASES", "DP_CP_CASES", "FSDP_CASES", "PP_CASES", "VOCAB_CASES", "run", "run_dp_cp"]
+__all__ = ["CP_CASES", "DP_CP_CASES", "FSDP_CASES", "PP_CASES", "MIN_TORCH", "VOCAB_CASES", "run", "run_dp_cp"]
