@@ -290,15 +290,20 @@ def test_quoted_lines_are_registered_without_their_indentation():
     assert all(line == line.strip() for q in QUOTES for line in q.text)
 
 
-def test_each_transformers_quote_reads_as_registered_in_the_installed_transformers():
-    installed = importlib.metadata.distribution("transformers")
-    for q in (q for q in QUOTES if q.library == "transformers"):
-        assert installed.version == q.version, (
-            f"{q.file}, {q.lines} was read in transformers {q.version}, {installed.version} is installed: "
+@pytest.mark.parametrize("library", ["transformers", "torch"])
+def test_each_quote_of_an_installed_library_reads_as_registered_in_the_installed_release(library):
+    installed = importlib.metadata.distribution(library)
+    for q in (q for q in QUOTES if q.library == library):
+        assert canary.release(installed.version) == q.version, (
+            f"{q.file}, {q.lines} was read in {library} {q.version}, {installed.version} is installed: "
             "read it again in the installed release and update tools/quotes.py and the notebook"
         )
         place = canary.locate(q, pathlib.Path(installed.locate_file("")))
-        assert place.state == "unchanged", f"{q.file}, {q.lines} in transformers {q.version}: {place}"
+        assert place.state == "unchanged", f"{q.file}, {q.lines} in {library} {q.version}: {place}"
+
+
+def test_a_local_version_label_is_not_part_of_the_release():
+    assert canary.release("2.13.0+cpu") == canary.release("2.13.0") == "2.13.0"
 
 
 # --- The environment, the make target and the workflow -----------------------------------------------------

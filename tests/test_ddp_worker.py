@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from course import ddp_worker
+from course import ddp_worker, launch
 
 SCENARIOS = {
     "uneven": [[1, 2], [4, 3]],
@@ -178,7 +178,7 @@ def test_a_rank_that_dies_before_it_starts_is_not_reported_as_a_stall(tmp_path):
     # As when run() is called from a script without `if __name__ == "__main__":`: the ranks exit with
     # code 1 before they write anything.
     procs = [SimpleNamespace(exitcode=1), SimpleNamespace(exitcode=1)]
-    message = ddp_worker._failure_message(str(tmp_path), procs)
+    message = launch.failure_message(str(tmp_path), procs)
     assert "rank 0 exited before it started" in message and "progress for" not in message
     assert 'if __name__ == "__main__":' in message
     assert "rank 1: starting (Python was still importing torch)" in message

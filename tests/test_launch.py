@@ -626,3 +626,18 @@ def test_on_colab_the_colab_cell_installs_the_pinned_transformers_when_another_v
 def test_the_colab_cell_installs_nothing_off_colab_or_when_the_version_matches(on_colab, installed, tmp_path):
     pin = pins(ROOT / "requirements.txt")["transformers"]
     assert run_colab_cell(USING_TRANSFORMERS[0], on_colab, pin if installed == "same" else installed, tmp_path) == []
+
+
+def test_the_colab_cell_follows_parenthesized_and_aliased_imports():
+    source = "from course.parallel_setups import (\n    LENGTH,\n)\nfrom course import parallel_worker as pw\n"
+    assert {"course/parallel_setups.py", "course/parallel_worker.py"} <= navigation.imports(source)
+
+
+def test_the_readme_states_the_course_length_the_notebooks_add_up_to():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    length = navigation.readme_blocks(SLUG, BRANCH)["length"]
+    assert f"<!-- generated:length -->{length}<!-- /generated:length -->" in readme
+
+
+def test_hours_are_said_to_the_half_hour():
+    assert [navigation.hours(m) for m in (50, 65, 100, 650)] == ["1 hour", "1 hour", "1 and a half hours", "11 hours"]

@@ -16,7 +16,7 @@ section:
 - each cell whose ``assert`` failed (a claim that moved) and each cell that raised, with its message;
 - apart from those, each compared cell whose output differs from the stored one (printed numbers or text;
   cells tagged nbval-ignore-output are not compared);
-- each quoted line of trl and transformers (the table in tools/quotes.py): unchanged, moved (to another
+- each quoted line of trl, transformers and torch (the table in tools/quotes.py): unchanged, moved (to another
   line or file) or gone in the newest release, after a check that it reads as registered in the release
   it was read at.
 
@@ -202,7 +202,12 @@ def installed_tree(library):
         distribution = importlib.metadata.distribution(library)
     except importlib.metadata.PackageNotFoundError:
         return None
-    return distribution.version, pathlib.Path(distribution.locate_file("")).resolve()
+    return release(distribution.version), pathlib.Path(distribution.locate_file("")).resolve()
+
+
+def release(version):
+    """A version without its local label: torch's "2.13.0+cpu" is the release "2.13.0"."""
+    return version.split("+")[0]
 
 
 def wheel_tree(library, version=None, folder=SOURCES):

@@ -107,9 +107,9 @@ def _exports():
 def imports(source):
     """The course's files (paths under notebooks/) that ``source`` imports, directly."""
     exports, wanted = _exports(), set()
-    for module, names in re.findall(r"^\s*from course(?:\.(\w+))? import ([\w, ]+)", source, re.M):
+    for module, names in re.findall(r"^\s*from course(?:\.(\w+))? import \(?\s*([\w, ]*)", source, re.M):
         wanted.add("course/__init__.py")
-        for name in [module] if module else [n.strip() for n in names.split(",")]:
+        for name in [module] if module else [n.split(" as ")[0].strip() for n in names.split(",")]:
             home = name if (PACKAGE / f"{name}.py").exists() else exports.get(name)
             if home:
                 wanted.add(f"course/{home}.py")
@@ -260,6 +260,13 @@ def binder_lesson_badge(slug, branch):
     return f"[![Launch Binder](https://mybinder.org/badge_logo.svg)]({url})"
 
 
+def hours(minutes):
+    """Minutes as a reader would say them, to the half hour: "11 hours", "2 and a half hours"."""
+    halves = round(minutes / 30)
+    whole, half = divmod(halves, 2)
+    return f"{whole} and a half hours" if half else f"{whole} hour{'s' if whole != 1 else ''}"
+
+
 def readme_blocks(slug, branch):
     u = urls(slug, branch)
     rows = ["| # | Notebook | The question it answers | Minutes | Open |", "|---|---|---|---|---|"]
@@ -273,8 +280,15 @@ def readme_blocks(slug, branch):
     if paths := notebook_paths():  # Colab opens one notebook: the first; the map links the others
         colab = urls(slug, branch, paths[0].name)["colab"]
         top = f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab}) {top}"
+    minutes = {path.name[:2]: frame(nbformat.read(path, as_version=4))[2] or 0 for path in notebook_paths()}
+    core = sum(m for number, m in minutes.items() if number <= "04")
+    length = (
+        f"The whole course takes about {hours(sum(minutes.values()))}, reading and exercises at a newcomer's "
+        f"pace; notebooks 00 to 04 are the core (about {hours(core)})"
+    )
     return {
         "badges": top,
+        "length": length,
         "lesson-map": "\n".join(rows),
         "clone": "\n".join(
             [
@@ -304,14 +318,15 @@ def workshop_blocks(slug, branch):
 
 
 def update_document(path, blocks):
-    """Rewrite the generated blocks of one Markdown file; each must have its markers."""
+    """Rewrite the generated blocks of one Markdown file; each must have its markers. A block whose opening
+    marker ends its line is written as lines; one whose marker is followed by text, inline."""
     old = path.read_text(encoding="utf-8")
     text = old
     for name, body in blocks.items():
-        pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- /generated:{name} -->)", re.S)
+        pattern = re.compile(rf"(<!-- generated:{name} -->)(\n?).*?(<!-- /generated:{name} -->)", re.S)
         if not pattern.search(text):
             raise SystemExit(f"{path.name} lacks the markers for the generated block {name!r}")
-        text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
+        text = pattern.sub(lambda m, body=body: m.group(1) + m.group(2) + body + m.group(2) + m.group(3), text)
     if text != old:
         path.write_text(text, encoding="utf-8", newline="\n")
 

@@ -6,7 +6,10 @@ lives in one module of this package and is loaded only when asked for:
 - ``helpers``: ``setup``, ``seq_to_logits``, ``lengths_to_mask``, ``reference_cross_entropy``;
 - ``plotting``: the figure style, ``COLORS``, ``PALETTE``, ``plot_heatmap``, ``plot_mask``, ``plot_tokens``;
 - ``exercises``: ``check`` and ``run_check``, the front door to each notebook's checkers (``exercises_NN``);
-- ``ddp_worker``: the data-parallel worker that notebook 07 starts (``from course import ddp_worker``).
+- ``ddp_worker``: the data-parallel worker that notebook 07 starts (``from course import ddp_worker``);
+- ``parallel_worker``: notebook 11's worker (FSDP2, pipeline, context and vocabulary parallel), with its
+  models, batches and single-process references in ``parallel_setups``;
+- ``launch``: how both workers start their ranks, watch their progress and say where each got.
 
 The take-home checker, ``label_checks.py``, is not part of the package: it sits beside the notebooks, one
 file to copy.

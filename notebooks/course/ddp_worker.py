@@ -12,31 +12,23 @@ A scenario gives the kept targets of each micro-batch on each rank: ``[[1, 2], [
 batch. ``zero_loss_steps`` runs separate optimizer steps instead (one micro-batch each, no update), where a
 rank with nothing kept backprops a zero loss either through the model or detached from it (``ZERO_LOSSES``).
 
-The processes always end, and a failing or stalled rank makes ``run`` raise ``RuntimeError``, never hang.
-Each rank writes how far it got (spawned, process group up, DDP built, micro-batch k) to a file; the run is
-stopped when no rank has made progress for ``stall_timeout`` seconds (``start_timeout`` while the ranks are
-still starting, which reports nothing while Python imports torch), and the error says where each rank was.
+The processes always end, and a failing or stalled rank makes ``run`` raise ``RuntimeError``, never hang
+(``course.launch`` starts and watches them). Each rank writes how far it got (spawned, process group up, DDP
+built, micro-batch k) to a file; the run is stopped when no rank has made progress for ``stall_timeout``
+seconds (``start_timeout`` while the ranks are still starting, which reports nothing while Python imports
+torch), and the error says where each rank was.
 
 >>> records = run({"uneven": [[1, 2], [4, 0]]})  # doctest: +SKIP
 """
 
 import contextlib
-import datetime
-import json
-import multiprocessing.connection
-import os
-import pathlib
-import socket
-import sys
-import tempfile
-import time
-import traceback
 
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
+
+from course.launch import launch
 
 NORMALISATIONS = ("own mean", "sum / global", "x world size", "grads x W/K")
 ZERO_LOSSES = ("through the model", "detached")
@@ -148,65 +140,18 @@ def zero_loss_steps(rank, world, kept, zero_loss, report=print):
     return records
 
 
-class _Progress:
-    """Appends each stage this rank reaches to rank<r>.progress; run() watches those files."""
-
-    def __init__(self, out_dir, rank, stall):
-        self.file = open(os.path.join(out_dir, f"rank{rank}.progress"), "a")  # noqa: SIM115
-        self.rank, self.stall, self.job = rank, stall, ""
-
-    def __call__(self, stage):
-        line = f"{self.job}: {stage}" if self.job else stage
-        self.file.write(line + "\n")
-        self.file.flush()
-        if self.stall and self.stall[0] == self.rank and line.startswith(self.stall[1]):
-            time.sleep(10**6)  # stall on purpose (for the tests): alive, but no further progress
-
-
-def _rank_main(rank, world, port, jobs, out_dir, fail_rank, stall, pg_timeout):
-    """One process: its stdout and stderr go to a file that run() shows only if something fails."""
-    log = open(os.path.join(out_dir, f"rank{rank}.err"), "w")  # noqa: SIM115 (open until the process ends)
-    os.dup2(log.fileno(), 1)
-    os.dup2(log.fileno(), 2)
-    sys.stdout = sys.stderr = log
-    try:
-        report = _Progress(out_dir, rank, stall)
-        report("spawned")
-        torch.set_num_threads(1)
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                                timeout=datetime.timedelta(seconds=pg_timeout))  # fmt: skip
-        report("process group up")
-        if rank == fail_rank:
-            raise RuntimeError(f"rank {rank} failed on purpose (fail_rank={fail_rank})")
-        records = []
-        for i, (kind, name, kept, mode) in enumerate(jobs):
-            report.job = f"job {i + 1}/{len(jobs)} ({name!r}, {mode})"
-            if kind == "accumulate":
-                records.append(dict(scenario=name, normalisation=mode, rank=rank,
-                                    **train_step(rank, world, kept, mode, report)))  # fmt: skip
-            else:
-                records += [dict(scenario=name, zero_loss=mode, rank=rank, **r)
-                            for r in zero_loss_steps(rank, world, kept, mode, report)]  # fmt: skip
-        report.job = ""
-        with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
-            json.dump(records, f)
-        # No destroy_process_group(): rank 0 hosts the group's store, and a rank that tears its group down
-        # after rank 0 has exited can wait on that store until the timeout (seen with torch 2.4.1 on a busy
-        # machine: ranks 0 and 1 finished, rank 2 never did). Every collective is done; os._exit ends it all.
-        report("finished")
-    except BaseException:
-        traceback.print_exc()
-        log.flush()
-        os._exit(1)  # at once: no exit handler that could wait for the other ranks
-    log.flush()
-    os._exit(0)  # likewise: the results are written, and interpreter shutdown was seen to stall for a minute
-
-
-def free_port():
-    """A TCP port that is free now on 127.0.0.1 (the operating system picks it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _rank_jobs(rank, world, jobs, report):
+    """What one rank runs (course.launch starts it): every job, one record per job (or per step)."""
+    records = []
+    for i, (kind, name, kept, mode) in enumerate(jobs):
+        report.job = f"job {i + 1}/{len(jobs)} ({name!r}, {mode})"
+        if kind == "accumulate":
+            records.append(dict(scenario=name, normalisation=mode, rank=rank,
+                                **train_step(rank, world, kept, mode, report)))  # fmt: skip
+        else:
+            records += [dict(scenario=name, zero_loss=mode, rank=rank, **r)
+                        for r in zero_loss_steps(rank, world, kept, mode, report)]  # fmt: skip
+    return records
 
 
 def run(scenarios, world_size=2, fail_rank=None, *, zero_loss_scenarios=None, stall=None, start_timeout=300.0,
@@ -226,76 +171,6 @@ def run(scenarios, world_size=2, fail_rank=None, *, zero_loss_scenarios=None, st
         raise ValueError(f"each scenario needs one list of kept counts per rank ({world_size} ranks)")
     jobs = [("accumulate", name, kept, norm) for name, kept in scenarios.items() for norm in NORMALISATIONS]
     jobs += [("steps", name, kept, mode) for name, kept in zero_loss_scenarios.items() for mode in ZERO_LOSSES]
-    with tempfile.TemporaryDirectory() as tmp:
-        out_dir = out_dir or tmp
-        context = mp.get_context("spawn")  # works on Linux, macOS and Windows, and inside Jupyter
-        args = (world_size, free_port(), jobs, out_dir, fail_rank, stall, start_timeout + stall_timeout)
-        procs = [context.Process(target=_rank_main, args=(rank, *args), daemon=True) for rank in range(world_size)]
-        stopped_because = None
-        try:
-            for p in procs:
-                p.start()
-            stopped_because = _watch(procs, out_dir, start_timeout, stall_timeout)
-        finally:  # also on an interrupt: no process outlives the call
-            for p in (p for p in procs if p.pid is not None):  # the ones that started
-                if p.is_alive():
-                    p.kill()
-                p.join()
-        if any(p.exitcode != 0 for p in procs):
-            raise RuntimeError(_failure_message(out_dir, procs, stopped_because))
-        records = []
-        for rank in range(world_size):
-            with open(os.path.join(out_dir, f"rank{rank}.json")) as f:
-                records += json.load(f)
-    return records
-
-
-def _progress(out_dir, rank):
-    """The stages rank ``rank`` has reported so far."""
-    path = pathlib.Path(out_dir, f"rank{rank}.progress")
-    return path.read_text().splitlines() if path.exists() else []
-
-
-def _watch(procs, out_dir, start_timeout, stall_timeout):
-    """Wait until every rank has ended; return None, or why the ranks still running must be stopped."""
-    seen, last_progress, stop_at = None, time.monotonic(), None
-    while any(p.exitcode is None for p in procs):  # exitcode asks the OS (waitpid)
-        now = time.monotonic()
-        progress = [len(_progress(out_dir, rank)) for rank in range(len(procs))]
-        if progress != seen:
-            seen, last_progress = progress, now
-        starting = not all(progress)  # a rank that has not reported "spawned" is still importing torch
-        limit = start_timeout if starting else stall_timeout
-        if now - last_progress >= limit:
-            return f"no rank made progress for {limit:g} s" + (" (while the ranks were starting)" if starting else "")
-        if stop_at is None and any(p.exitcode not in (None, 0) for p in procs):
-            stop_at = now + 1.0  # a rank failed: the others cannot finish; give them a second to report their error
-        if stop_at is not None and now >= stop_at:
-            return None
-        alive = [p.sentinel for p in procs if p.exitcode is None]
-        multiprocessing.connection.wait(alive, timeout=0.2)
-    return None
-
-
-def _failure_message(out_dir, procs, stopped_because=None):
-    """The failed ranks' last error lines (or why the run was stopped), how far each rank got, every rank's output."""
-    failed, stopped, places, outputs = [], [], [], []
-    for rank, p in enumerate(procs):
-        path = pathlib.Path(out_dir, f"rank{rank}.err")  # missing if the process died while starting
-        text = path.read_text().strip() if path.exists() else ""
-        if p.exitcode == 1 and text:
-            failed.append(f"rank {rank}: {text.splitlines()[-1]}")
-        elif p.exitcode == 1 and not path.exists():
-            failed.append(
-                f"rank {rank} exited before it started (see the traceback above; from a script, call run() "
-                'under if __name__ == "__main__":)'
-            )
-        elif p.exitcode != 0:
-            stopped.append(f"rank {rank} (exit code {p.exitcode})")
-        stages = _progress(out_dir, rank)
-        places.append(f"rank {rank}: {stages[-1] if stages else 'starting (Python was still importing torch)'}")
-        outputs.append(f"--- output of rank {rank} ---\n{text}")
-    summary = "; ".join(failed) if failed else stopped_because or "a rank ended without an error message"
-    if stopped:
-        summary += ". Stopped: " + ", ".join(stopped)
-    return f"data-parallel run failed. {summary}. Last progress: {'; '.join(places)}\n\n" + "\n".join(outputs)
+    per_rank = launch(_rank_jobs, jobs, world_size, what="data-parallel run", fail_rank=fail_rank, stall=stall,
+                      start_timeout=start_timeout, stall_timeout=stall_timeout, out_dir=out_dir)  # fmt: skip
+    return [record for records in per_rank for record in records]
