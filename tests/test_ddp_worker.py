@@ -187,3 +187,24 @@ def test_a_rank_that_dies_before_it_starts_is_not_reported_as_a_stall(tmp_path):
 def test_loss_to_backprop_names_the_normalisations_it_knows():
     with pytest.raises(ValueError, match="unknown normalisation 'mean of means'.*own mean"):
         ddp_worker.loss_to_backprop(torch.tensor(1.0), "mean of means", torch.tensor(1), torch.tensor(2), 2)
+
+
+def failed_ranks(folder, errors):
+    """Rank files as launch() leaves them: each rank's last error line and when it failed (None: it did not say)."""
+    for rank, (line, when) in enumerate(errors):
+        (folder / f"rank{rank}.err").write_text(f"Traceback ...\n{line}\n")
+        if when is not None:
+            (folder / f"rank{rank}.failed").write_text(repr(when))
+    return [SimpleNamespace(exitcode=1) for _ in errors]
+
+
+def test_the_first_rank_to_fail_is_named_first_and_the_failures_it_set_off_after_it(tmp_path):
+    procs = failed_ranks(tmp_path, [("RuntimeError: Connection closed by peer", 20.0), ("ValueError: bad batch", 10.0)])
+    message = launch.failure_message(str(tmp_path), procs, what="run")
+    assert message.startswith("run failed. rank 1: ValueError: bad batch; then rank 0: RuntimeError: Connection")
+
+
+def test_a_stopped_run_gives_its_reason_before_the_errors_that_stopping_it_caused(tmp_path):
+    procs = failed_ranks(tmp_path, [("RuntimeError: Connection closed by peer", None)])
+    message = launch.failure_message(str(tmp_path), procs, what="run", stopped_because="no rank made progress for 1 s")
+    assert message.startswith("run failed. no rank made progress for 1 s (then rank 0: RuntimeError: Connection")

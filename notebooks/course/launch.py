@@ -81,6 +81,8 @@ def _rank_main(rank, world, port, target, payload, out_dir, fail_rank, stall, pg
     except BaseException:
         traceback.print_exc()
         log.flush()
+        # When it failed, so that the first failure (the cause) is named before the ones it set off.
+        pathlib.Path(out_dir, f"rank{rank}.failed").write_text(repr(time.time()))
         os._exit(1)  # at once: no exit handler that could wait for the other ranks
     log.flush()
     os._exit(0)  # likewise: the results are written, and interpreter shutdown was seen to abort or stall
@@ -155,25 +157,40 @@ def _watch(procs, out_dir, start_timeout, stall_timeout):
     return None
 
 
+def _failed_at(out_dir, rank):
+    """When rank ``rank`` failed (its own clock reading), or infinity when it did not say."""
+    path = pathlib.Path(out_dir, f"rank{rank}.failed")
+    return float(path.read_text()) if path.exists() else float("inf")
+
+
 def failure_message(out_dir, procs, what="parallel run", stopped_because=None):
-    """The failed ranks' last error lines (or why the run was stopped), how far each rank got, every rank's output."""
+    """Why the run failed (why it was stopped, or the first rank's error, then the errors that followed), how far
+    each rank got, and every rank's output."""
     failed, stopped, places, outputs = [], [], [], []
     for rank, p in enumerate(procs):
         path = pathlib.Path(out_dir, f"rank{rank}.err")  # missing if the process died while starting
         text = path.read_text().strip() if path.exists() else ""
         if p.exitcode == 1 and text:
-            failed.append(f"rank {rank}: {text.splitlines()[-1]}")
+            failed.append((_failed_at(out_dir, rank), f"rank {rank}: {text.splitlines()[-1]}"))
         elif p.exitcode == 1 and not path.exists():
             failed.append(
-                f"rank {rank} exited before it started (see the traceback above; from a script, call run() "
-                'under if __name__ == "__main__":)'
+                (
+                    float("inf"),
+                    f"rank {rank} exited before it started (see the traceback above; from a script, call run() "
+                    'under if __name__ == "__main__":)',
+                )
             )
         elif p.exitcode != 0:
             stopped.append(f"rank {rank} (exit code {p.exitcode})")
         stages = _progress(out_dir, rank)
         places.append(f"rank {rank}: {stages[-1] if stages else 'starting (Python was still importing torch)'}")
         outputs.append(f"--- output of rank {rank} ---\n{text}")
-    summary = "; ".join(failed) if failed else stopped_because or "a rank ended without an error message"
+    # A rank that fails takes the others' connections with it: name the first failure, then the ones it set off.
+    errors = [line for _, line in sorted(failed, key=lambda item: item[0])]
+    if stopped_because:  # the ranks were stopped; errors the stop itself caused come after the reason
+        summary = stopped_because + (f" (then {'; '.join(errors)})" if errors else "")
+    else:
+        summary = "; then ".join(errors) or "a rank ended without an error message"
     if stopped:
         summary += ". Stopped: " + ", ".join(stopped)
     return f"{what} failed. {summary}. Last progress: {'; '.join(places)}\n\n" + "\n".join(outputs)
