@@ -146,7 +146,9 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh):
     doc_first = torch.cummax(torch.where(doc_start, torch.arange(width, device=r.device), 0), 1).values[r, a]
     gap = torch.maximum(doc_first, torch.where(torch.cat([r[:1] < 0, same_row]), torch.cat([b[:1], b[:-1]]) + 1, 0))
     span = dict(  # row, first and last position, and:
-        row=r, start=a, last=b,
+        row=r,
+        start=a,
+        last=b,
         following=torch.cat([torch.where(same_row, a[1:], width), a[:1] * 0 + width]),  # the next span's start
         closed=count(target & torch.isin(lab, end), a, b + 1) > 0,  # it trains an end id
         fresh=count(fresh, a, b + 1) > 0,  # it trains a token not already reported (pad-kept, never-train)
@@ -155,7 +157,7 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh):
         after_end=is_end[r, a - 1],  # it starts right after an end id (the `\n` a template writes there)
         opens=(count(is_end & ~target, gap, a) > 0) | ((gap == doc_first) & (count(real, gap, a) >= 2)),  # a turn
         window=torch.stack([torch.where(a >= k, ids[r, a - k], -1) for k in (3, 2, 1, 0)], dim=1),  # ids around a
-    )  # fmt: skip
+    )
     return {name: column.tolist() for name, column in span.items()}
 
 
@@ -198,8 +200,11 @@ def _span_start(span):
         before = Counter(tuple(w[3 - n : 3]) for _, _, w in openings).most_common(2)
         if before and before[0][1] >= 2 and (len(before) == 1 or before[1][1] < before[0][1]):
             header, usual = before[0][0], before[0]
-            places += [(r, t) for r, t, w in openings if tuple(w[3 - n : 3]) != header
-                       and header in (tuple(w[4 - n :]), tuple(w[2 - n : 2]))]  # fmt: skip
+            places += [
+                (r, t)
+                for r, t, w in openings
+                if tuple(w[3 - n : 3]) != header and header in (tuple(w[4 - n :]), tuple(w[2 - n : 2]))
+            ]
     return places, usual
 
 
