@@ -7,12 +7,13 @@
 
 ``labels`` lines up with ``input_ids``, unshifted, -100 (``ignore_index``) where nothing is trained; the model
 shifts inside, so a row's first label is never a target. Padding is where ``attention_mask`` is 0, never guessed
-from token values. Padding-free batches carry ``position_ids`` and no mask: a document starts where they
-restart, and a trailing run of 0s is padding. With neither, nothing is padding. ``end_ids``, the ids that end a
-turn, is required (``[]`` turns the last three checks off); none may be in ``never_train_ids`` (with pad = EOS,
-leave the pad id out). Pass ``vocab_size=model.get_input_embeddings().num_embeddings`` and, for token text,
-``decode=tokenizer.decode``. ``WHAT`` lists the tags in the order they are reported. ``[]`` is no proof: look at
-rows (``show_labels``, ``summarize_labels``). Notebook 09 and the README show it in a training run.
+from token values. Padding-free batches (trl's packing, ``DataCollatorWithFlattening``) carry ``position_ids``
+and no mask: a document starts where they restart, and a trailing run of 0s is padding. With neither, nothing
+is padding. ``end_ids``, the ids that end a turn, is required (``[]`` turns the last three checks off); none may
+be in ``never_train_ids`` (with pad = EOS, leave the pad id out). Pass ``decode=tokenizer.decode`` for token text,
+and ``vocab_size=model.get_input_embeddings().num_embeddings`` (``len(tokenizer)`` counts added tokens the model
+may lack). ``WHAT`` lists the tags in the order they are reported. ``[]`` is no proof: look at rows
+(``show_labels``, ``summarize_labels``). The README and notebook 09 show it in a training run.
 
 >>> ids = torch.tensor([[5, 6, 7, 8, 1], [5, 6, 9, 1, 0]])  # 1 = end, 0 = pad; the prompt 5 6 is not trained
 >>> mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])
