@@ -145,6 +145,7 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh):
 
     is_end, same_row = torch.isin(ids, end) & real, r[1:] == r[:-1]
     doc_first = torch.cummax(torch.where(doc_start, torch.arange(width, device=r.device), 0), 1).values[r, a]
+    # where the untrained stretch before each span begins: after the previous span in its row, or at its document
     gap = torch.maximum(doc_first, torch.where(torch.cat([r[:1] < 0, same_row]), torch.cat([b[:1], b[:-1]]) + 1, 0))
     span = dict(  # row, first and last position, and:
         row=r,
@@ -156,7 +157,7 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh):
         end_at=first_from(is_end & ~target)[r, b + 1],  # the first untrained end id after it
         stop_at=first_from(~real | doc_start | torch.isin(ids, never))[r, b + 1],  # padding, next document, header
         after_end=is_end[r, a - 1],  # it starts right after an end id (the `\n` a template writes there)
-        opens=(count(is_end & ~target, gap, a) > 0) | ((gap == doc_first) & (count(real, gap, a) >= 2)),  # a turn
+        opens=(count(is_end & ~target, gap, a) > 0) | ((gap == doc_first) & (count(real, gap, a) >= 2)),  # new turn
         window=torch.stack([torch.where(a >= k, ids[r, a - k], -1) for k in (3, 2, 1, 0)], dim=1),  # ids around a
     )
     return {name: column.tolist() for name, column in span.items()}
