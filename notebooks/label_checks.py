@@ -5,58 +5,31 @@
 # Copy this file into your own project; keep these lines with it.
 """Check the labels of a causal-LM batch in Hugging Face's convention, and show what a row trains on.
 
-``labels`` lines up with ``input_ids``, **unshifted**, -100 (``ignore_index``) where nothing is trained; the
-model shifts inside (logits at t are scored against ``labels[t + 1]``), so a row's first label is never used.
-Padding is where ``attention_mask`` is 0, never guessed from token values (the pad id may be the end id).
-Padding-free batches (trl's ``padding_free=True``, which ``packing=True`` turns on with its default strategy;
-transformers' ``DataCollatorWithFlattening``) carry ``position_ids`` and no mask: a document starts where
-they restart (its first label is no target), and a trailing run of 0s is padding. With neither, nothing is
-padding.
+``labels`` lines up with ``input_ids``, unshifted, -100 (``ignore_index``) where nothing is trained; the model
+shifts inside, so a row's first label is never a target. Padding is where ``attention_mask`` is 0, never guessed
+from token values. Padding-free batches (trl's packing, ``DataCollatorWithFlattening``) carry ``position_ids``
+and no mask: a document starts where they restart, and a trailing run of 0s is padding. With neither, nothing
+is padding. ``end_ids``, the ids that end a turn, is required (``[]`` turns the last three checks off); none may
+be in ``never_train_ids`` (with pad = EOS, leave the pad id out). Pass ``decode=tokenizer.decode`` for token text,
+and ``vocab_size=model.get_input_embeddings().num_embeddings`` (``len(tokenizer)`` counts added tokens the model
+may lack). ``WHAT`` lists the tags in the order they are reported. ``[]`` is no proof: look at rows
+(``show_labels``, ``summarize_labels``). The README and notebook 09 show it in a training run.
 
-``check_labels`` returns ``[]`` when no check fires, else one finding per tag and row (``SHOWN`` = 3 rows per
-tag, then ``… and N more rows like these``): its line (a ``str``) with ``.tag``, ``.row``, ``.positions`` (all
-of them; the line shows 8 runs) and ``.ids``. The tags, in order (``WHAT`` below says what each means):
-dtype, input-out-of-range (the embedding reads every id, padding too), out-of-range, no-target (per document
-when packed), pad-kept, cross-doc, shifted, never-train, end-not-trained, no-end, span-start.
-
-``end_ids`` is required: the ids that end a turn (``<|im_end|>``, ``<|eot_id|>``, ``<end_of_turn>``, ``</s>``;
-not always ``tokenizer.eos_token_id``); ``[]`` turns the last three checks off. An answer's trained spans run on
-until an end id or a never_train id (a header) comes between them: a masked hole (a tool's output) may sit
-inside. ``[span-start]`` compares the answers that open a turn with each other. An end id cannot be in
-``never_train_ids``: with pad = EOS (trl's fallback when a tokenizer has no pad token) the pad id is the end
-id, which each answer must train. Pass ``vocab_size=model.get_input_embeddings().num_embeddings``
-(``len(tokenizer)`` counts added tokens the model may lack) and ``decode=tokenizer.decode`` for token text.
-``[]`` is no proof: look at a row (``show_labels``) and at each row's trained share (``summarize_labels``).
-
-With a ``Trainer`` or trl's ``SFTTrainer``: check the first batch, or the first two of the run in the collator::
-
-    eot = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    problems = check_batch(next(iter(trainer.get_train_dataloader())), end_ids=[eot],
-                           vocab_size=model.get_input_embeddings().num_embeddings)
-    assert not problems, "\\n".join(problems)
-    trainer.data_collator = checking_collator(trainer.data_collator, first=2, end_ids=[eot])  # or ValueError
-
-A sound batch (1 = end, 0 = pad; the prompt 5 6 is not trained), then broken (padding trained, an end masked):
-
->>> ids = torch.tensor([[5, 6, 7, 8, 1], [5, 6, 9, 1, 0]])
+>>> ids = torch.tensor([[5, 6, 7, 8, 1], [5, 6, 9, 1, 0]])  # 1 = end, 0 = pad; the prompt 5 6 is not trained
 >>> mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])
 >>> labels = torch.tensor([[-100, -100, 7, 8, 1], [-100, -100, 9, 1, -100]])
 >>> check_batch(dict(input_ids=ids, labels=labels, attention_mask=mask), end_ids=[1], never_train_ids=[0])
 []
 >>> print(show_labels(ids, labels, row=1))
 5 6 [9] [1] 0
->>> broken = torch.tensor([[-100, -100, 7, 8, -100], [-100, -100, 9, 1, 0]])
->>> problems = check_labels(ids, broken, mask, end_ids=[1])
->>> print(*problems, sep="\\n")
-[pad-kept] row 1, t=4: a label at a padding position; padding is learned as text: set those labels to -100
-[end-not-trained] row 0, t=4: end id 1 is -100 after an answer; the model never learns to stop: put it inside \
-{% generation %}, or, if pad = end, mask padding by attention_mask, not by id
->>> problems[1].tag, problems[1].row, problems[1].positions, problems[1].ids
-('end-not-trained', 0, (4,), (1,))
+>>> broken = torch.tensor([[-100, -100, 7, 8, -100], [-100, -100, 9, 1, 0]])  # an end masked, padding trained
+>>> [(f.tag, f.row, f.positions, f.ids) for f in check_labels(ids, broken, mask, end_ids=[1])]
+[('pad-kept', 1, (4,), ()), ('end-not-trained', 0, (4,), (1,))]
 """
 
 import operator
 from collections import Counter
+from itertools import groupby
 
 import torch
 
@@ -96,8 +69,8 @@ class Finding(str):
         return line
 
 
-def _read(input_ids, labels, attention_mask=None, position_ids=None):
-    """The four tensors as (B, T) on the labels' device, once their types and shapes are checked."""
+def _read(input_ids, labels, attention_mask=None, position_ids=None, decode=None):
+    """The four tensors as (B, T) on the labels' device, once their types and shapes (and decode) are checked."""
     given = dict(input_ids=input_ids, labels=labels, attention_mask=attention_mask, position_ids=position_ids)
     for name, x in ((name, x) for name, x in given.items() if x is not None):
         if not isinstance(x, torch.Tensor):
@@ -107,6 +80,8 @@ def _read(input_ids, labels, attention_mask=None, position_ids=None):
         if x.dim() not in (1, 2) or x.shape[-1] == 0 or x.shape != input_ids.shape:
             shape = tuple(input_ids.shape)
             raise ValueError(f"{name} must be (B, T) or (T,), T >= 1, as input_ids {shape}: got {tuple(x.shape)}")
+    if decode is not None and not callable(decode):
+        raise TypeError(f"decode must be a function from a list of ids to text, got {type(decode).__name__}")
     return [x if x is None else x.reshape(-1, x.shape[-1]).to(labels.device) for x in given.values()]
 
 
@@ -124,84 +99,73 @@ def _ids(values, name):
     return [_int(v, f"each of {name}") for v in values]
 
 
-def _decode(decode):
-    if decode is not None and not callable(decode):
-        raise TypeError(f"decode must be a function from a list of ids to text, got {type(decode).__name__}")
-    return decode
-
-
-def _capped(items, more):
-    """The items joined by commas; past CAP of them, how many more there are."""
-    return ", ".join(items[:CAP]) + (f", … (+{more} more)" if len(items) > CAP else "")
-
-
-def _runs(positions):
-    """'3, 6..9' from sorted positions."""
-    runs = []
-    for t in positions:
-        if runs and t == runs[-1][1] + 1:
-            runs[-1][1] = t
-        else:
-            runs.append([t, t])
-    return _capped([f"{a}" if a == b else f"{a}..{b}" for a, b in runs], sum(b - a + 1 for a, b in runs[CAP:]))
-
-
-def _text(ids, decode):
-    """'8, 9', or with decode "8 '</s>', 9 ' cat'"."""
-    return _capped([f"{i}" + (f" {decode([i])!r}" if decode else "") for i in ids], len(ids) - CAP)
-
-
-def _next(mask):
-    """For each t, and t = T: the first position >= t where mask holds, T if none."""
-    width = mask.shape[1]
-    where = torch.where(mask, torch.arange(width, device=mask.device), width)
-    return torch.cat([where, torch.full_like(where[:, :1], width)], dim=1).flip(1).cummin(1).values.flip(1)
-
-
-def _starts(trained):
-    return trained & ~torch.cat([trained[:, :1] & False, trained[:, :-1]], dim=1)
-
-
 def _layout(ids, mask, pos):
     """(real, doc_start): which positions are text, not padding; where each document starts (t = 0 always)."""
     doc_start = torch.zeros_like(ids, dtype=torch.bool)
-    doc_start[:, 0] = True
     if pos is not None:
         doc_start[:, 1:] = pos[:, 1:] != pos[:, :-1] + 1
-    if mask is not None:
-        return mask != 0, doc_start
-    if pos is not None:  # trl pads a padding-free row with position_ids 0: a trailing run of 0s is padding
-        return ~(pos == 0).flip(1).long().cumprod(1).flip(1).bool(), doc_start
-    return torch.ones_like(doc_start), doc_start
+        if mask is None:  # trl pads a padding-free row with position_ids 0: a trailing run of 0s is padding
+            mask = ~(pos == 0).flip(1).long().cumprod(1).flip(1).bool()
+    doc_start[:, 0] = True
+    return (torch.ones_like(doc_start) if mask is None else mask != 0), doc_start
 
 
-def _no_target(target, real, doc_start):
-    """The real positions of each document (a row, unless packed) that has no trained target."""
+def _position_checks(ids, lab, real, doc_start, top, ignore, never):
+    """(target, {tag: where it fires}) for the tags that each position decides alone: (B, T) bool masks."""
+    used = lab != ignore  # what the loss reads, after the shift: never the first label
+    used[:, 0] = False
+    target = used & ~doc_start  # a label where a packed document starts is predicted across the boundary
+    bad = used & ((lab < 0) | (lab >= top))
     doc = doc_start.long().cumsum(1) - 1  # which document of its row each position is in
-    return real & (torch.zeros_like(doc).scatter_add_(1, doc, target.long()).gather(1, doc) == 0)
+    targets_in_doc = torch.zeros_like(doc).scatter_add_(1, doc, target.long()).gather(1, doc)
+    return target, {
+        "input-out-of-range": (ids < 0) | (ids >= top),  # the embedding reads every input id, padding too
+        "out-of-range": bad,
+        "no-target": real & (targets_in_doc == 0),
+        "pad-kept": used & ~real & ~bad,
+        "cross-doc": used & doc_start & real & ~bad,
+        "shifted": target & (lab != ids) & ~bad,
+        "never-train": target & torch.isin(lab, never),
+    }
 
 
 def _spans(ids, lab, target, real, doc_start, end, never, fresh):
-    """The trained spans, row by row, as columns (lists) of what the end and start checks read around them."""
-    width, ends = ids.shape[1], target & ~torch.cat([target[:, 1:], target[:, :1] & False], dim=1)
-    (r, a), b, is_end = _starts(target).nonzero().T, ends.nonzero()[:, 1], torch.isin(ids, end) & real
-    doc_first = torch.cummax(torch.where(doc_start, torch.arange(width, device=r.device), 0), 1).values[r, a]
-    same_row = r[1:] == r[:-1]
-    gap = torch.maximum(doc_first, torch.where(torch.cat([r[:1] < 0, same_row]), torch.cat([b[:1], b[:-1]]) + 1, 0))
+    """Each trained span (a run of targets), in row order, with what the end and start checks read around it:
+    {column: a list with one item per span}."""
+    width, nothing = ids.shape[1], torch.zeros_like(target[:, :1])
+    (r, a), b = _starts(target).nonzero().T, (target & ~torch.cat([target[:, 1:], nothing], 1)).nonzero()[:, 1]
+
+    def first_from(mask):  # for each t in [0, T]: the first position >= t where mask holds, T if none
+        where = torch.where(mask, torch.arange(width, device=mask.device), width)
+        return torch.cat([where, torch.full_like(where[:, :1], width)], 1).flip(1).cummin(1).values.flip(1)
 
     def count(mask, lo, hi):  # how often mask holds in [lo, hi) of each span's row
-        cumulative = torch.cat([torch.zeros_like(mask[:, :1], dtype=torch.long), mask.long().cumsum(1)], dim=1)
+        cumulative = torch.cat([nothing.long(), mask.long().cumsum(1)], dim=1)
         return cumulative[r, hi] - cumulative[r, lo]
 
-    span = dict(
-        row=r, start=a, last=b, following=torch.cat([torch.where(same_row, a[1:], width), a[:1] * 0 + width]),
-        closed=count(target & torch.isin(lab, end), a, b + 1) > 0, fresh=count(fresh, a, b + 1) > 0,
-        end_at=_next(is_end & ~target)[r, b + 1], stop_at=_next(~real | doc_start | torch.isin(ids, never))[r, b + 1],
-        after_end=is_end[r, a - 1],  # the `\n` a template writes after an end, trained by full-text labels
-        opens=(count(is_end & ~target, gap, a) > 0) | ((gap == doc_first) & (count(real, gap, a) >= 2)),
-        window=torch.stack([torch.where(a >= k, ids[r, a - k], -1) for k in (3, 2, 1, 0)], dim=1),
-    )  # fmt: skip
+    is_end, same_row = torch.isin(ids, end) & real, r[1:] == r[:-1]
+    doc_first = torch.cummax(torch.where(doc_start, torch.arange(width, device=r.device), 0), 1).values[r, a]
+    # where the untrained stretch before each span begins: after the previous span in its row, or at its document
+    gap = torch.maximum(doc_first, torch.where(torch.cat([r[:1] < 0, same_row]), torch.cat([b[:1], b[:-1]]) + 1, 0))
+    span = dict(  # row, first and last position, and:
+        row=r,
+        start=a,
+        last=b,
+        following=torch.cat([torch.where(same_row, a[1:], width), a[:1] * 0 + width]),  # the next span's start
+        closed=count(target & torch.isin(lab, end), a, b + 1) > 0,  # it trains an end id
+        fresh=count(fresh, a, b + 1) > 0,  # it trains a token not already reported (pad-kept, never-train)
+        end_at=first_from(is_end & ~target)[r, b + 1],  # the first untrained end id after it
+        stop_at=first_from(~real | doc_start | torch.isin(ids, never))[r, b + 1],  # padding, next document, header
+        after_end=is_end[r, a - 1],  # it starts right after an end id (the `\n` a template writes there)
+        opens=(count(is_end & ~target, gap, a) > 0) | ((gap == doc_first) & (count(real, gap, a) >= 2)),  # new turn
+        window=torch.stack([torch.where(a >= k, ids[r, a - k], -1) for k in (3, 2, 1, 0)], dim=1),  # ids around a
+    )
     return {name: column.tolist() for name, column in span.items()}
+
+
+def _starts(trained):
+    """Where each run of True starts."""
+    return trained & ~torch.cat([torch.zeros_like(trained[:, :1]), trained[:, :-1]], dim=1)
 
 
 def _ends(span):
@@ -238,21 +202,41 @@ def _span_start(span):
         before = Counter(tuple(w[3 - n : 3]) for _, _, w in openings).most_common(2)
         if before and before[0][1] >= 2 and (len(before) == 1 or before[1][1] < before[0][1]):
             header, usual = before[0][0], before[0]
-            places += [(r, t) for r, t, w in openings if tuple(w[3 - n : 3]) != header
-                       and header in (tuple(w[4 - n :]), tuple(w[2 - n : 2]))]  # fmt: skip
+            places += [
+                (r, t)
+                for r, t, w in openings
+                if tuple(w[3 - n : 3]) != header and header in (tuple(w[4 - n :]), tuple(w[2 - n : 2]))
+            ]
     return places, usual
 
 
+def _listed(items, more):
+    """The items joined by commas; past CAP of them, how many more there are."""
+    return ", ".join(items[:CAP]) + (f", … (+{more} more)" if len(items) > CAP else "")
+
+
+def _runs(positions):
+    """'3, 6..9' from sorted positions (a run's positions minus their indices are equal)."""
+    runs = [[t for _, t in run] for _, run in groupby(enumerate(positions), lambda kt: kt[1] - kt[0])]
+    return _listed([f"{r[0]}" if len(r) == 1 else f"{r[0]}..{r[-1]}" for r in runs], sum(map(len, runs[CAP:])))
+
+
+def _text(ids, decode):
+    """'8, 9', or with decode "8 '</s>', 9 ' cat'"."""
+    return _listed([f"{i}" + (f" {decode([i])!r}" if decode else "") for i in ids], len(ids) - CAP)
+
+
 def _report(masks, shown, decode, usual, packed):
+    """A Finding per tag and row where the tag's mask fires: SHOWN rows, then one line counting the rest."""
     lines = []
     for tag, mask in masks.items():
         rows = mask.any(dim=1).nonzero().flatten().tolist()  # only the rows shown are looked at one by one
         for row in rows[:SHOWN]:
-            positions = mask[row].nonzero().flatten()
+            positions = mask[row].nonzero().flatten().tolist()
             ids = sorted(set(shown[tag][row, positions].tolist())) if tag in shown else []
-            where = f"row {row}" + ("" if tag == "no-target" and not packed else f", t={_runs(positions.tolist())}")
+            where = f"row {row}" + ("" if tag == "no-target" and not packed else f", t={_runs(positions)}")
             what = WHAT[tag].format(ids=_text(ids, None if "range" in tag else decode), usual=usual)
-            lines.append(Finding(f"[{tag}] {where}: {what}", tag, row, positions.tolist(), ids))
+            lines.append(Finding(f"[{tag}] {where}: {what}", tag, row, positions, ids))
         if len(rows) > SHOWN:
             lines.append(Finding(f"[{tag}] … and {len(rows) - SHOWN} more rows like these", tag, rows=rows[SHOWN:]))
     return lines
@@ -263,7 +247,7 @@ def check_labels(
     decode=None, ignore_index=-100,
 ):  # fmt: skip
     """The findings about a batch's labels in Hugging Face's convention, [] when no check fires (module doc)."""
-    ids, lab, mask, pos = _read(input_ids, labels, attention_mask, position_ids)
+    ids, lab, mask, pos = _read(input_ids, labels, attention_mask, position_ids, decode)
     vocab, ignore = (None if vocab_size is None else _int(vocab_size, "vocab_size")), _int(ignore_index, "ignore_index")
     if vocab is not None and vocab < 1:
         raise ValueError(f"vocab_size must be a positive int or None, got {vocab_size!r}")
@@ -273,23 +257,11 @@ def check_labels(
             f"end_ids and never_train_ids share id(s) {sorted(set(end) & set(never))}: each answer must train its "
             "end id; with pad = end, leave the pad id out of never_train_ids (padding is found by position)"
         )
-    decode, dtype, ids, lab = _decode(decode), lab.dtype, ids.long(), lab.long()
+    dtype, ids, lab = lab.dtype, ids.long(), lab.long()
     end, never = (torch.tensor(x, dtype=torch.long, device=lab.device) for x in (end, never))
     real, doc_start = _layout(ids, mask, pos)
-    used = lab != ignore  # what the loss reads, after the shift
-    used[:, 0] = False
-    target = used & ~doc_start
     top = vocab if vocab is not None else torch.iinfo(torch.long).max  # no id reaches it
-    bad = used & ((lab < 0) | (lab >= top))
-    masks = {
-        "input-out-of-range": (ids < 0) | (ids >= top),
-        "out-of-range": bad,
-        "no-target": _no_target(target, real, doc_start),
-        "pad-kept": used & ~real & ~bad,
-        "cross-doc": used & doc_start & real & ~bad,
-        "shifted": target & (lab != ids) & ~bad,
-        "never-train": target & torch.isin(lab, never),
-    }
+    target, masks = _position_checks(ids, lab, real, doc_start, top, ignore, never)
     masks |= {tag: torch.zeros_like(target) for tag in ("end-not-trained", "no-end", "span-start")}
     usual = None
     if len(end):
@@ -335,31 +307,31 @@ def checking_collator(collator, first=2, **options):
     return collate
 
 
-def _piece(decode, ids, t):
-    """The text token t adds to the three before it: a Metaspace (sentencepiece) decode drops a word's leading
-    space when it decodes the token alone. A character split across tokens shows as '�' until it is whole."""
-    before, whole = decode(ids[max(0, t - 3) : t]), decode(ids[max(0, t - 3) : t + 1])
-    return whole[next((k for k, (x, y) in enumerate(zip(before, whole, strict=False)) if x != y), len(before)) :]
-
-
 def show_labels(input_ids, labels, row=0, *, decode=None, sep=None, ignore_index=-100):
     """One row as text, each trained token in [brackets]: ``[label]``, or ``[input→label]`` if they differ.
 
-    ``decode`` turns a list of ids into text (``tokenizer.decode``; each token is decoded after the ones before
-    it, so it keeps its spaces); without it ids are shown. ``sep`` goes between tokens: by default nothing with
-    ``decode``, a space without. Newlines are shown as ``\\n``.
+    ``decode`` turns a list of ids into text (``tokenizer.decode``); without it ids are shown. Each token shows
+    the text it adds to the three before it: a Metaspace (sentencepiece) ``decode`` drops a word's leading space
+    from a token decoded alone, and a character split across tokens shows as '�' until it is whole. ``sep`` goes
+    between tokens: by default nothing with ``decode``, a space without. Newlines are shown as ``\\n``.
 
     >>> text = lambda ids: "".join("abcdefgh"[i] for i in ids)
     >>> show_labels(torch.tensor([4, 5, 6]), torch.tensor([-100, 5, 7]), decode=text)
     'e[f][g→h]'
     """
-    ids, lab, _, _ = _read(input_ids, labels)
+    ids, lab, _, _ = _read(input_ids, labels, decode=decode)
     if not -ids.shape[0] <= _int(row, "row") < ids.shape[0]:
         raise ValueError(f"row must be an int index into {ids.shape[0]} rows, got {row!r}")
     if sep is not None and not isinstance(sep, str):
         raise TypeError(f"sep must be a str or None, got {type(sep).__name__}")
-    row_ids, ignore, decode = ids[row].tolist(), _int(ignore_index, "ignore_index"), _decode(decode)
-    token = (lambda t: _piece(decode, row_ids, t)) if decode else (lambda t: str(row_ids[t]))
+    row_ids, ignore = ids[row].tolist(), _int(ignore_index, "ignore_index")
+
+    def token(t):
+        if not decode:
+            return str(row_ids[t])
+        before, whole = decode(row_ids[max(0, t - 3) : t]), decode(row_ids[max(0, t - 3) : t + 1])
+        return whole[next((k for k, (x, y) in enumerate(zip(before, whole, strict=False)) if x != y), len(before)) :]
+
     pieces = []
     for t, y in enumerate(lab[row].tolist()):
         label = "" if y in (row_ids[t], ignore) else "→" + (decode([y]) if decode else str(y))
@@ -376,7 +348,7 @@ def summarize_labels(input_ids, labels, attention_mask=None, *, position_ids=Non
     ...                  torch.tensor([[1, 1, 1, 1, 1, 0]]))
     ['row 0: 3 of 5 real tokens trained (60%) in 1 span(s); the first opens 5 6 [7] [8]']
     """
-    ids, lab, mask, pos = _read(input_ids, labels, attention_mask, position_ids)
+    ids, lab, mask, pos = _read(input_ids, labels, attention_mask, position_ids, decode)
     real, doc_start = _layout(ids, mask, pos)
     target = (lab != _int(ignore_index, "ignore_index")) & ~doc_start & real
     starts, lines = _starts(target), []

@@ -30,6 +30,13 @@ def test_09_fix_the_batch_names_a_trained_header():
     assert not passed and "belongs to the prompt or header" in message
 
 
+def test_09_fix_the_batch_accepts_any_label_at_t_0_which_the_shift_drops():
+    for first in (FIX_IDS[:, 0], torch.tensor([7, -100])):  # copied from input_ids, or anything else
+        labels = torch.tensor(FIX_WANT)
+        labels[:, 0] = first
+        assert run_check("09-fix-the-batch", labels)[0]
+
+
 def test_09_fix_the_batch_names_a_wrong_dtype():
     passed, message = run_check("09-fix-the-batch", torch.tensor(FIX_WANT).int())
     assert not passed and "int64" in message
