@@ -54,6 +54,15 @@ def test_08_labelled_accuracy_names_a_mean_of_row_accuracies():
     assert not passed and "mean of the rows' accuracies" in message
 
 
+def test_08_labelled_accuracy_rejects_a_precision_of_the_non_o_predictions_without_calling_it_a_row_mean():
+    def precision(predictions, labels):
+        scored = (labels != -100) & (predictions != 0)
+        return (predictions[scored] == labels[scored]).float().mean().item()
+
+    passed, message = run_check("08-labelled-accuracy", precision)
+    assert not passed and "expected 0.8571" in message and "mean of the rows' accuracies" not in message
+
+
 def test_08_labelled_accuracy_accepts_a_one_element_tensor():
     def as_tensor(predictions, labels):
         kept = labels != -100
@@ -100,7 +109,7 @@ def test_08_decoder_inputs_says_when_the_labels_were_changed_in_place():
 
 def test_08_labelled_accuracy_checks_a_second_batch():
     def first_batch_only(predictions, labels):
-        return 5 / 7  # the first batch's answer, whatever the batch
+        return 6 / 7  # the first batch's answer, whatever the batch
 
     passed, message = run_check("08-labelled-accuracy", first_batch_only)
     assert not passed and "6 right of 8 labelled" in message
