@@ -60,7 +60,8 @@ def test_08_labelled_accuracy_rejects_a_precision_of_the_non_o_predictions_witho
         return (predictions[scored] == labels[scored]).float().mean().item()
 
     passed, message = run_check("08-labelled-accuracy", precision)
-    assert not passed and "expected 0.8571" in message and "mean of the rows' accuracies" not in message
+    assert not passed and "expected 0.7500" in message
+    assert "mean of the rows' accuracies" not in message and "O labels (0) were dropped" not in message
 
 
 def test_08_labelled_accuracy_accepts_a_one_element_tensor():
@@ -109,10 +110,19 @@ def test_08_decoder_inputs_says_when_the_labels_were_changed_in_place():
 
 def test_08_labelled_accuracy_checks_a_second_batch():
     def first_batch_only(predictions, labels):
-        return 6 / 7  # the first batch's answer, whatever the batch
+        return 0.75  # the first batch's answer, whatever the batch
 
     passed, message = run_check("08-labelled-accuracy", first_batch_only)
-    assert not passed and "6 right of 8 labelled" in message
+    assert not passed and "6 right of 7 labelled" in message
+
+
+def test_08_labelled_accuracy_names_dropping_the_o_labels():
+    def non_o_only(predictions, labels):
+        kept = labels > 0  # drops the O labels along with -100
+        return (predictions[kept] == labels[kept]).float().mean().item()
+
+    passed, message = run_check("08-labelled-accuracy", non_o_only)
+    assert not passed and "O labels (0) were dropped too" in message
 
 
 def test_08_decoder_inputs_names_pad_and_start_ids_swapped():
@@ -131,3 +141,54 @@ def test_08_decoder_inputs_names_a_float_tensor():
 
     passed, message = run_check("08-decoder-inputs", as_float)
     assert not passed and "return int64" in message
+
+
+def _right(word_ids, word_labels, b_to_i):
+    return _align(word_ids, word_labels, lambda y: b_to_i.get(y, y))
+
+
+def test_08_align_all_tokens_rejects_a_hard_coded_tag_map():
+    passed, message = run_check("08-align-all-tokens", lambda ids, labels, b_to_i: _right(ids, labels, {1: 2, 3: 4}))
+    assert not passed and "use the b_to_i you are given" in message
+
+
+def test_08_align_all_tokens_rejects_the_odd_b_plus_one_rule():
+    def odd_plus_one(word_ids, word_labels, b_to_i):  # the Hugging Face course's rule for its own tag set
+        return _align(word_ids, word_labels, lambda y: y + 1 if y % 2 == 1 else y)
+
+    passed, message = run_check("08-align-all-tokens", odd_plus_one)
+    assert not passed and "use the b_to_i you are given" in message
+
+
+def test_08_align_all_tokens_accepts_the_map_it_is_given_written_another_way():
+    def with_index(word_ids, word_labels, b_to_i):
+        return [
+            -100
+            if w is None
+            else word_labels[w]
+            if t == 0 or word_ids[t - 1] != w
+            else b_to_i.get(word_labels[w], word_labels[w])
+            for t, w in enumerate(word_ids)
+        ]
+
+    assert run_check("08-align-all-tokens", with_index)[0]
+
+
+def _shift_with(labels, pad_id, start_id):
+    shifted = torch.cat([torch.full_like(labels[:, :1], start_id), labels[:, :-1]], dim=1)
+    return shifted.masked_fill(shifted == -100, pad_id)
+
+
+def test_08_decoder_inputs_names_a_hard_coded_pad_id():
+    passed, message = run_check("08-decoder-inputs", lambda labels, pad_id, start_id: _shift_with(labels, 0, start_id))
+    assert not passed and "-100 became 0, not pad_id" in message
+
+
+def test_08_decoder_inputs_names_a_hard_coded_start_id():
+    passed, message = run_check("08-decoder-inputs", lambda labels, pad_id, start_id: _shift_with(labels, pad_id, 0))
+    assert not passed and "the first column is 0, not start_id" in message
+
+
+def test_08_decoder_inputs_names_both_ids_hard_coded():
+    passed, message = run_check("08-decoder-inputs", lambda labels, pad_id, start_id: _shift_with(labels, 0, 0))
+    assert not passed and "pad_id and start_id ignored" in message

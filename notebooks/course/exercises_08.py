@@ -9,12 +9,16 @@ import math
 
 import torch
 
-# (word_ids, word_labels, token labels) with B-PER=1 I-PER=2 B-LOC=3 I-LOC=4; None marks special tokens and padding.
+# (word_ids, word_labels, b_to_i, token labels); None marks special tokens and padding. The first three use the
+# notebook's tags (B-PER=1 I-PER=2 B-LOC=3 I-LOC=4); the last a tag set whose B- ids are even and whose I- ids
+# are not B- + 1 (O=0 B-ORG=2 I-LOC=1 B-LOC=4 I-ORG=5, 3 another I- tag), so an answer that ignores b_to_i fails.
 B_TO_I = {1: 2, 3: 4}
+OTHER_B_TO_I = {2: 5, 4: 1}
 ALIGN_CASES = [
-    ([None, 0, 1, 2, 3, 3, None], [1, 0, 0, 3], [-100, 1, 0, 0, 3, 4, -100]),
-    ([None, 0, 0, 0, 1, None, None, None], [3, 0], [-100, 3, 4, 4, 0, -100, -100, -100]),
-    ([None, 0, 1, 1, 2, 2, None], [1, 2, 0], [-100, 1, 2, 2, 0, 0, -100]),
+    ([None, 0, 1, 2, 3, 3, None], [1, 0, 0, 3], B_TO_I, [-100, 1, 0, 0, 3, 4, -100]),
+    ([None, 0, 0, 0, 1, None, None, None], [3, 0], B_TO_I, [-100, 3, 4, 4, 0, -100, -100, -100]),
+    ([None, 0, 1, 1, 2, 2, None], [1, 2, 0], B_TO_I, [-100, 1, 2, 2, 0, 0, -100]),
+    ([None, 0, 0, 1, 2, 2, 2, 3, 3, None], [2, 0, 4, 3], OTHER_B_TO_I, [-100, 2, 5, 0, 4, 1, 1, 3, 3, -100]),
 ]
 
 
@@ -27,17 +31,25 @@ def _align(word_ids, word_labels, later):
 
 
 def _check_align_all_tokens(align_all_tokens):
-    for word_ids, word_labels, want in ALIGN_CASES:
-        got = align_all_tokens(list(word_ids), list(word_labels), dict(B_TO_I))
+    for word_ids, word_labels, b_to_i, want in ALIGN_CASES:
+        got = align_all_tokens(list(word_ids), list(word_labels), dict(b_to_i))
         if isinstance(got, torch.Tensor):
             got = got.tolist()
         assert isinstance(got, list), f"return a list of ints, one per token, got {type(got).__name__}"
         assert len(got) == len(word_ids), f"return one label per token: {len(word_ids)}, got {len(got)}"
-        message = f"for word_ids {word_ids} and word labels {word_labels} expected {want}, got {got}"
+        message = f"for word_ids {word_ids}, word labels {word_labels} and b_to_i {b_to_i} expected {want}, got {got}"
         if got == _align(word_ids, word_labels, lambda label: label):
             message += " (a later piece kept its word's B- tag: each piece would start a new entity; use b_to_i)"
         elif got == _align(word_ids, word_labels, lambda label: -100):
             message += " (-100 on the later pieces is the first-piece alignment; here every piece gets a label)"
+        elif got in (
+            _align(word_ids, word_labels, lambda label: label + 1 if label % 2 == 1 else label),
+            _align(word_ids, word_labels, lambda label: B_TO_I.get(label, label)),
+        ):
+            message += (
+                " (use the b_to_i you are given: tag ids need not pair as an odd B- id followed by its I- id,"
+                " and this tag set is not the notebook's)"
+            )
         elif any(w is None and g != -100 for w, g in zip(word_ids, got, strict=True)):
             message += " (a special token or padding got a label: where word_ids gives None, the label is -100)"
         assert got == want, message
@@ -46,14 +58,15 @@ def _check_align_all_tokens(align_all_tokens):
 # (predictions, labels): padded batches; -100 marks special tokens, later pieces and padding.
 ACCURACY_CASES = [
     (
-        # 6 right of 7 labelled: 0.8571; a mean of the rows' accuracies (0.8333) and the precision of the non-O
-        # predictions (3 of 4: 0.75) are other numbers, so no wrong answer lands on another's message
-        torch.tensor([[0, 1, 0, 0, 3, 0, 0, 0], [0, 2, 0, 2, 0, 0, 0, 0]]),
-        torch.tensor([[-100, 1, 0, 0, 3, -100, -100, -100], [-100, 1, 0, 2, -100, -100, -100, -100]]),
+        # 6 right of 8 labelled: 0.75. Every wrong answer named below gives another number here: all positions
+        # 0.3333, -100 read as O 0.8889, a mean of the rows' accuracies 0.7222, the non-O labels only (labels > 0)
+        # 0.8333, the precision of the non-O predictions 0.7143; so none lands on another's message
+        torch.tensor([[0, 3, 4, 0, 0, 0], [0, 1, 1, 2, 0, 0], [0, 3, 1, 0, 0, 0]]),
+        torch.tensor([[-100, 3, 4, -100, 0, -100], [-100, 1, 2, 2, -100, -100], [-100, 0, 1, -100, -100, -100]]),
     ),
     (
-        torch.tensor([[0, 3, 4, 0, 0, 0], [0, 1, 1, 2, 0, 0], [0, 3, 1, 0, 0, 0]]),  # 6 right of 8: 0.75
-        torch.tensor([[-100, 3, 4, -100, 0, -100], [-100, 1, 2, 2, -100, -100], [-100, 0, 1, -100, -100, -100]]),
+        torch.tensor([[0, 1, 0, 0, 3, 0, 0, 0], [0, 2, 0, 2, 0, 0, 0, 0]]),  # 6 right of 7: 0.8571
+        torch.tensor([[-100, 1, 0, 0, 3, -100, -100, -100], [-100, 1, 0, 2, -100, -100, -100, -100]]),
     ),
 ]
 
@@ -81,6 +94,8 @@ def _check_one_accuracy(labelled_accuracy, case_predictions, case_labels):
     rows = sum((p[k] == t[k]).float().mean().item() for p, t, k in zip(predictions, labels, kept, strict=True)) / len(
         labels
     )
+    non_o = labels > 0
+    non_o_only = (predictions[non_o] == labels[non_o]).float().mean().item()
     right = int((predictions[kept] == labels[kept]).sum())
     message = (
         f"for labels {labels.tolist()} expected {want:.4f} ({right} right of {int(kept.sum())} labelled), got {got:.4f}"
@@ -94,6 +109,8 @@ def _check_one_accuracy(labelled_accuracy, case_predictions, case_labels):
         message += " (that reads -100 as the class 'O': every ignored position predicted 'O' counts as right)"
     elif math.isclose(got, rows, abs_tol=1e-4):
         message += " (that is a mean of the rows' accuracies: each row weighs the same, whatever its labelled count)"
+    elif math.isclose(got, non_o_only, abs_tol=1e-4):
+        message += " (the O labels (0) were dropped too: select labels != -100, and O is a label like any other)"
     assert math.isclose(got, want, abs_tol=1e-4), message
 
 
@@ -135,6 +152,12 @@ def _check_decoder_inputs(decoder_inputs):
             message += " (shifted the wrong way: the decoder input at t is the label at t - 1, after a start token)"
         elif pad_id != start_id and got.tolist() == _shift(labels, start_id, pad_id).tolist():
             message += " (pad_id and start_id swapped: the first column holds start_id, and -100 becomes pad_id)"
+        elif got.tolist() == _shift(labels, 0, 0).tolist():
+            message += " (pad_id and start_id ignored: 0 for both is right only where both are 0, as in T5; use them)"
+        elif got.tolist() == _shift(labels, 0, start_id).tolist():
+            message += " (-100 became 0, not pad_id: 0 is T5's pad id, right only where the pad id is 0; use pad_id)"
+        elif got.tolist() == _shift(labels, pad_id, 0).tolist():
+            message += " (the first column is 0, not start_id: 0 is T5's start id, and only right there; use start_id)"
         assert got.tolist() == want, message
 
 
