@@ -49,3 +49,32 @@ def test_04_weighted_mean_accepts_a_where_over_the_weights():
 
     passed, message = run_check("04-weighted-mean", with_where)
     assert passed, message
+
+
+def test_04_micro_batch_loss_names_an_unguarded_global_count():
+    # The key points say to guard the global count: a batch that keeps nothing has num_items = 0.
+    def unguarded(logits, target, num_items):
+        return F.cross_entropy(logits, target, reduction="sum") / num_items
+
+    passed, message = run_check("04-micro-batch-loss", unguarded)
+    assert not passed and "num_items is 0" in message and "num_items.clamp(min=1)" in message
+
+
+def test_04_micro_batch_loss_accepts_the_guarded_solution_and_a_python_max():
+    def solution(logits, target, num_items):
+        return F.cross_entropy(logits, target, reduction="sum") / num_items.clamp(min=1)
+
+    def python_max(logits, target, num_items):
+        return F.cross_entropy(logits, target, reduction="sum") / max(int(num_items), 1)
+
+    for answer in (solution, python_max):
+        passed, message = run_check("04-micro-batch-loss", answer)
+        assert passed, message
+
+
+def test_04_micro_batch_loss_rejects_guarded_means_over_the_micro_batches():
+    def guarded_means(logits, target, num_items):
+        kept = (target != -100).sum()
+        return F.cross_entropy(logits, target, reduction="sum") / kept.clamp(min=1) / 3
+
+    assert not run_check("04-micro-batch-loss", guarded_means)[0]

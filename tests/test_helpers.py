@@ -1,6 +1,7 @@
 """Specifications of notebooks/course/helpers.py: what each helper returns, and what it says to bad input."""
 
 import doctest
+import math
 
 import pytest
 import torch
@@ -88,8 +89,32 @@ def test_seq_to_logits_rejects_something_that_is_not_a_sequence():
 
 
 def test_seq_to_logits_rejects_a_2d_input_and_gives_its_shape():
-    with pytest.raises(ValueError, match=r"must be 1-D .* got shape \(1, 2\)"):
+    with pytest.raises(ValueError, match=r"seq must be 1-D \(one class id per position\), got shape \(1, 2\)"):
         seq_to_logits(torch.tensor([[1, 2]]))
+
+
+def test_seq_to_logits_says_a_nested_list_is_not_1d_rather_than_not_integer():
+    with pytest.raises(
+        ValueError, match=r"seq must be 1-D \(one class id per position\), got a nested list holding \[1, 2\]"
+    ):
+        seq_to_logits([[1, 2]])
+
+
+def test_seq_to_logits_checks_the_shape_of_a_float_tensor_before_its_dtype():
+    with pytest.raises(ValueError, match=r"must be 1-D .* got shape \(2, 1\)"):
+        seq_to_logits(torch.tensor([[1.0], [2.0]]))
+
+
+@pytest.mark.parametrize("score", [-5, -0.5])
+def test_seq_to_logits_rejects_a_negative_score_that_would_make_the_predicted_class_the_least_likely(score):
+    with pytest.raises(ValueError, match=rf"score must be >= 0, got {score}: .* predicted class the least likely"):
+        seq_to_logits([1, 2], score=score)
+
+
+def test_seq_to_logits_accepts_a_score_of_0_which_gives_uniform_rows():
+    assert F.cross_entropy(seq_to_logits([1], num_classes=4, score=0), torch.tensor([1])).item() == pytest.approx(
+        math.log(4)
+    )
 
 
 @pytest.mark.parametrize("num_classes", [0, -3, 2.0, True])
@@ -130,6 +155,17 @@ def test_lengths_to_mask_says_lengths_must_be_whole_numbers_and_names_the_dtype(
         TypeError, match=r"lengths must hold integer lengths \(whole numbers of positions\), got a torch.float32"
     ):
         lengths_to_mask(torch.tensor([2.0, 3.0]))
+
+
+def test_lengths_to_mask_says_lengths_are_one_per_sequence_when_given_a_2d_tensor():
+    with pytest.raises(ValueError, match=r"lengths must be 1-D \(one length per sequence\), got shape \(1, 2\)"):
+        lengths_to_mask(torch.tensor([[3, 1]]))
+
+
+@pytest.mark.parametrize("lengths", [[[3, 1]], [(3, 1)], [torch.tensor([3, 1])]], ids=["list", "tuple", "tensor"])
+def test_lengths_to_mask_says_a_nested_list_must_be_1d_not_that_it_must_hold_integers(lengths):
+    with pytest.raises(ValueError, match=r"lengths must be 1-D \(one length per sequence\), got a nested list"):
+        lengths_to_mask(lengths)
 
 
 def test_lengths_to_mask_rejects_a_negative_length():
@@ -202,5 +238,17 @@ def test_reference_cross_entropy_wants_one_weight_per_class():
 
 
 def test_reference_cross_entropy_rejects_a_target_that_is_neither_a_class_nor_ignored():
-    with pytest.raises(ValueError, match=r"targets must be ignore_index \(-100\) or ids 0..2"):
+    with pytest.raises(ValueError, match=r"target\[1\] is -1: targets must be ignore_index \(-100\) or class ids 0..2"):
         reference_cross_entropy(torch.randn(2, 3), torch.tensor([0, -1]))
+
+
+def test_reference_cross_entropy_names_the_first_bad_target_its_position_and_how_many_more():
+    with pytest.raises(ValueError, match=r"target\[1\] is 7:"):
+        reference_cross_entropy(torch.randn(3, 4), torch.tensor([1, 7, -100]))
+    with pytest.raises(ValueError, match=r"target\[0, 1\] is 7 \(and 1 more\): .* class ids 0..3"):
+        reference_cross_entropy(torch.randn(2, 4, 3), torch.tensor([[1, 7, -100], [9, 0, 0]]))
+
+
+def test_reference_cross_entropy_does_not_flag_the_ignore_index_itself_even_when_out_of_range():
+    loss = reference_cross_entropy(torch.randn(2, 3), torch.tensor([5, 1]), ignore_index=5)
+    assert torch.isfinite(loss)

@@ -314,7 +314,13 @@ def workshop_blocks(slug, branch):
         start += minutes or 0
     rows.append(f"| {start // 60}:{start % 60:02d} | end: {start} min of notebooks | | |")
     clone = readme_blocks(slug, branch)["clone"]
-    return {"agenda": "\n".join(rows), "binder": binder_lesson_badge(slug, branch), "clone": clone}
+    core = sum(frame(nbformat.read(p, as_version=4))[2] or 0 for p in notebook_paths() if p.name[:2] <= "04")
+    return {
+        "agenda": "\n".join(rows),
+        "binder": binder_lesson_badge(slug, branch),
+        "clone": clone,
+        "core": f"Notebooks 00 to 04, the core, take {hours(core)} of notebook minutes",
+    }
 
 
 def update_document(path, blocks):

@@ -870,6 +870,19 @@ QUOTES = [
             "loss_scale = self.accelerator.num_processes // self.get_tp_size()",
             "loss *= loss_scale if self.args.n_gpu <= 1 else self.args.n_gpu",
         ),
+        shown="num_processes // self.get_tp_size()",
+    ),
+    Quote(
+        notebook="07_masked_loss_at_scale.ipynb",
+        library="transformers",
+        version="5.23.0",
+        file="transformers/trainer.py",
+        line=2340,
+        text=(
+            "if self.args.average_tokens_across_devices:",
+            "if self.args.world_size > 1:",
+            "num_items_in_batch = self.accelerator.gather(num_items_in_batch.to(device)).sum()",
+        ),
         shown="",
     ),
     Quote(

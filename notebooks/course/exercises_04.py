@@ -67,6 +67,21 @@ def _check_micro_batch_loss(answer):
     assert abs(got.item() - full.item()) < 1e-5, message
     grads = torch.autograd.grad(got, logits)[0], torch.autograd.grad(full, logits)[0]
     assert torch.allclose(*grads, atol=1e-6), "the losses match the full batch, the gradients do not"
+    # A batch that keeps nothing at all: num_items is 0, and the loss must be 0 with a zero gradient.
+    nothing = torch.full((9,), -100)
+    num_items = (nothing != -100).sum()
+    parts = [answer(logits[a:b], nothing[a:b], num_items) for a, b in ((0, 1), (1, 4), (4, 9))]
+    assert all(isinstance(p, torch.Tensor) for p in parts), "expected a tensor from every micro-batch"
+    empty = sum(parts)
+    if math.isnan(empty.item()):
+        raise AssertionError(
+            "when no micro-batch keeps a target, num_items is 0 and the summed loss / num_items is 0 / 0 = nan: "
+            "guard the global count, num_items.clamp(min=1)"
+        )
+    assert empty.item() == 0, f"when no micro-batch keeps a target, expected a loss of 0, got {empty.item():.4f}"
+    if empty.requires_grad:
+        (grad,) = torch.autograd.grad(empty, logits)
+        assert (grad == 0).all(), "when no micro-batch keeps a target, the gradient must be 0"
 
 
 # name: (checker, the hint shown after a first wrong attempt)
@@ -78,6 +93,6 @@ EXERCISES = {
     ),
     "04-micro-batch-loss": (
         _check_micro_batch_loss,
-        "a micro-batch's 'mean' divides by its own kept count, not num_items",
+        "a micro-batch's 'mean' divides by its own kept count, not num_items; and num_items can be 0",
     ),
 }

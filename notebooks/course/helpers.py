@@ -7,6 +7,7 @@ Figures live in ``course/plotting.py``, the exercise checkers in ``course/exerci
 
 import math
 import numbers
+import reprlib
 
 import torch
 import torch.nn.functional as F
@@ -32,29 +33,36 @@ def setup(seed=0):
     use_style()
 
 
-def _as_int_tensor(values, noun, what):
-    """Return ``values`` (a list of ints or an integer tensor) as a 1-D int64 tensor, or raise clearly."""
+def _as_int_tensor(values, noun, what, per):
+    """Return ``values`` (a list of ints or an integer tensor) as a 1-D int64 tensor, or raise clearly.
+
+    ``noun`` names what the values are ("class ids"), ``per`` what one value stands for ("one class id
+    per position"). The shape is checked before the dtype: a nested list is a shape mistake first.
+    """
     if isinstance(values, torch.Tensor):
+        if values.dim() != 1:
+            raise ValueError(f"{what} must be 1-D ({per}), got shape {tuple(values.shape)}")
         if values.dtype.is_floating_point or values.dtype.is_complex or values.dtype == torch.bool:
             raise TypeError(f"{what} must hold integer {noun}, got a {values.dtype} tensor")
-        tensor = values.long()
-    elif isinstance(values, (list, tuple)):
-        bad = [x for x in values if isinstance(x, bool) or not isinstance(x, numbers.Integral)]
-        if bad:
-            raise TypeError(f"{what} must hold integer {noun}, got {bad[0]!r} ({type(bad[0]).__name__})")
-        tensor = torch.tensor([int(x) for x in values], dtype=torch.long)
-    else:
+        return values.long()
+    if not isinstance(values, (list, tuple)):
         raise TypeError(f"{what} must be a list of ints or an integer tensor, got {type(values).__name__}")
-    if tensor.dim() != 1:
-        raise ValueError(f"{what} must be 1-D (one value per position), got shape {tuple(tensor.shape)}")
-    return tensor
+    nested = [x for x in values if isinstance(x, (list, tuple)) or getattr(x, "ndim", 0) >= 1]
+    if nested:
+        raise ValueError(
+            f"{what} must be 1-D ({per}), got a nested {type(values).__name__} holding {reprlib.repr(nested[0])}"
+        )
+    bad = [x for x in values if isinstance(x, bool) or not isinstance(x, numbers.Integral)]
+    if bad:
+        raise TypeError(f"{what} must hold integer {noun}, got {bad[0]!r} ({type(bad[0]).__name__})")
+    return torch.tensor([int(x) for x in values], dtype=torch.long)
 
 
 def seq_to_logits(seq, num_classes=10, score=1000.0):
     """One-hot "dummy logits": ``score`` at each predicted class, 0 elsewhere.
 
     The vectorised form of the gist's ``seq_to_logit`` loop. Returns a float32 tensor
-    of shape ``(len(seq), num_classes)``.
+    of shape ``(len(seq), num_classes)``. ``score`` must be finite and >= 0 (0 gives uniform rows).
 
     >>> seq_to_logits([2, 0], num_classes=3, score=5)
     tensor([[0., 0., 5.],
@@ -64,7 +72,12 @@ def seq_to_logits(seq, num_classes=10, score=1000.0):
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     if isinstance(score, bool) or not isinstance(score, numbers.Real) or not math.isfinite(score):
         raise ValueError(f"score must be a finite number, got {score!r}")
-    ids = _as_int_tensor(seq, "class ids", "seq")
+    if score < 0:
+        raise ValueError(
+            f"score must be >= 0, got {score!r}: it is the logit of each predicted class (0 at the others), "
+            "and a negative score would make the predicted class the least likely one"
+        )
+    ids = _as_int_tensor(seq, "class ids", "seq", "one class id per position")
     if (ids < 0).any():
         raise ValueError(
             f"seq holds a negative id ({ids.min().item()}): negative ids mark ignored targets, "
@@ -85,7 +98,7 @@ def lengths_to_mask(lengths, max_len=None):
     tensor([[ True,  True,  True, False],
             [ True, False, False, False]])
     """
-    lengths = _as_int_tensor(lengths, "lengths (whole numbers of positions)", "lengths")
+    lengths = _as_int_tensor(lengths, "lengths (whole numbers of positions)", "lengths", "one length per sequence")
     if (lengths < 0).any():
         raise ValueError(f"lengths must be >= 0 (one per sequence), got {lengths.tolist()}")
     longest = int(lengths.max()) if len(lengths) else 0
@@ -145,8 +158,14 @@ def reference_cross_entropy(input, target, weight=None, ignore_index=-100, reduc
     if weight is None:
         weight = torch.ones(num_classes, dtype=input.dtype)
     kept = target != ignore_index
-    if ((target[kept] < 0) | (target[kept] >= num_classes)).any():
-        raise ValueError(f"targets must be ignore_index ({ignore_index}) or ids 0..{num_classes - 1}")
+    bad = (kept & ((target < 0) | (target >= num_classes))).nonzero().tolist()
+    if bad:
+        where = ", ".join(map(str, bad[0]))
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise ValueError(
+            f"target[{where}] is {target[tuple(bad[0])].item()}{more}: targets must be ignore_index "
+            f"({ignore_index}) or class ids 0..{num_classes - 1}"
+        )
     log_p = input.movedim(1, -1).log_softmax(dim=-1)  # (N, d1, ..., C)
     safe = torch.where(kept, target, 0)
     w_y = weight[safe] * kept
