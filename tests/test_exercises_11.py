@@ -45,6 +45,24 @@ def test_mesh_loss_scale_wants_a_guarded_count():
     assert "clamp(min=1)" in message
 
 
+def test_mesh_loss_scale_accepts_any_finite_scale_when_nothing_is_kept():
+    # Every summed loss is 0 and every gradient zero: 0.0 is as right as factor / 1.
+    def loss_scale(kept, factor):
+        count = kept[:, :, 0].sum()
+        return factor / count if count > 0 else 0.0
+
+    assert check("11-mesh-loss-scale", loss_scale) is None
+
+
+def test_mesh_loss_scale_accepts_a_float32_answer():
+    assert check("11-mesh-loss-scale", lambda kept, f: (f / kept[:, :, 0].sum().clamp(min=1)).float()) is None
+
+
+def test_mesh_loss_scale_names_each_ranks_own_mean():
+    message = check("11-mesh-loss-scale", lambda kept, factor: factor / kept.clamp(min=1))
+    assert "each rank divides by its own kept count" in message
+
+
 # 11-pipeline-loss
 
 
@@ -75,6 +93,45 @@ def test_pipeline_loss_names_scale_grads_true():
         lambda step_targets: (summed_over, {"K": sum((t != -100).sum() for t in step_targets)}, True),
     )
     assert "scale_grads=True divides" in message
+
+
+def test_pipeline_loss_accepts_a_float32_scale_and_a_count_in_a_closure():
+    def with_scale(step_targets):
+        count = sum((t != -100).sum() for t in step_targets)  # int64: 1.0 / count is float32
+
+        def loss_fn(output, target, scale):
+            return F.cross_entropy(output.flatten(0, -2), target.flatten(), reduction="sum") * scale
+
+        return loss_fn, {"scale": 1.0 / count.clamp(min=1)}, False
+
+    def in_a_closure(step_targets):  # torch 2.12 and earlier: step() has no loss_kwargs
+        count = int(sum((t != -100).sum() for t in step_targets))
+        return (lambda output, target: summed_over(output, target, torch.tensor(count))), {}, False
+
+    assert check("11-pipeline-loss", with_scale) is None
+    assert check("11-pipeline-loss", in_a_closure) is None
+
+
+def test_pipeline_loss_names_a_nan_logged_for_an_empty_micro_batch():
+    # mean · k / K: the right gradients, but 0/0 logged for a micro-batch that keeps nothing
+    def pipeline_setup(step_targets):
+        count = sum((t != -100).sum() for t in step_targets)
+
+        def loss_fn(output, target, K):
+            return mean_loss(output, target) * (target != -100).sum() / K
+
+        return loss_fn, {"K": count}, False
+
+    message = check("11-pipeline-loss", pipeline_setup)
+    assert "the gradients are right, but a micro-batch that keeps no target logs" in message and "nan" in message
+
+
+def test_pipeline_loss_names_logged_losses_that_do_not_add_up_to_the_token_mean():
+    def pipeline_setup(step_targets):
+        count = sum((t != -100).sum() for t in step_targets)
+        return (lambda output, target, K: summed_over(output, target, K) + 1.0), {"K": count}, False
+
+    assert "the logged micro-batch losses add up to" in check("11-pipeline-loss", pipeline_setup)
 
 
 def test_pipeline_loss_names_a_count_of_the_first_step_only():
@@ -153,6 +210,39 @@ def test_vocab_parallel_ignore_names_the_ignored_rows_in_the_sum():
 
 def test_vocab_parallel_ignore_names_the_gradient_left_on_ignored_rows():
     assert "still get a gradient" in check("11-vocab-parallel-ignore", MaskedLossOnly)
+
+
+def test_vocab_parallel_ignore_names_a_backward_that_ignores_grad_sum():
+    class ForgetsGradSum(Masked):
+        @staticmethod
+        def backward(ctx, grad_sum):
+            return _backward(ctx, torch.ones_like(grad_sum))
+
+    message = check("11-vocab-parallel-ignore", ForgetsGradSum)
+    assert "backward ignores grad_sum" in message and "multiply by it" in message
+
+
+def test_vocab_parallel_ignore_names_an_unshifted_softmax():
+    class Unshifted(torch.autograd.Function):
+        """No row maximum: exp of logits in the hundreds overflows float32."""
+
+        @staticmethod
+        def forward(ctx, local_logits, target, vocab_start, all_reduce):
+            logits = local_logits.detach()
+            elsewhere = (target < vocab_start) | (target >= vocab_start + logits.shape[-1])
+            local_target = (target - vocab_start).masked_fill(elsewhere, 0)
+            predicted = logits.gather(1, local_target[:, None]).squeeze(1).masked_fill(elsewhere, 0.0)
+            all_reduce(predicted, "sum")
+            exp = logits.exp()
+            sum_exp = exp.sum(dim=-1)
+            all_reduce(sum_exp, "sum")
+            kept = target != -100
+            ctx.save_for_backward(exp / sum_exp[:, None], elsewhere, local_target, kept)
+            return ((sum_exp.log() - predicted) * kept).sum()
+
+        backward = staticmethod(_backward)
+
+    assert "exp overflows; subtract each row's maximum" in check("11-vocab-parallel-ignore", Unshifted)
 
 
 def test_vocab_parallel_ignore_says_when_ranks_disagree_on_collectives():

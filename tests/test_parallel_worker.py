@@ -65,6 +65,12 @@ def test_the_fsdp_traps_scale_the_gradient(two, case, factor):
     assert close(two[0]["fsdp"][case]["grad"], ref * factor)
 
 
+def test_a_float64_model_needs_no_force_sum_for_a_factor_of_1_on_gloo(two):
+    # float64 is an "overflow risk" dtype for FSDP: SUM, then a division by the factor; no PREMUL_SUM
+    _, ref = ps.fsdp_reference()
+    assert close(two[0]["fsdp"]["float64, factor 1 without force sum"]["grad"], ref)
+
+
 def test_gloo_refuses_premul_sum_on_every_rank(two):
     errors = two[0]["fsdp"]["factor 1 without force sum"]["error"]
     assert errors == ["RuntimeError: Cannot use ReduceOp.PREMUL_SUM with Gloo"] * 2
@@ -96,6 +102,27 @@ def test_counting_k_before_step_and_passing_it_in_loss_kwargs_is_exact(two, case
     assert sum(two[0]["pp"][case]["losses"]) == pytest.approx(loss, abs=1e-6)
 
 
+def test_a_count_in_the_loss_fns_closure_is_exact_without_loss_kwargs(two):
+    loss, ref = ps.pp_reference()
+    assert close(two[0]["pp"]["GPipe, sum/K, closure"]["grad"], ref)
+    assert sum(two[0]["pp"]["GPipe, sum/K, closure"]["losses"]) == pytest.approx(loss, abs=1e-6)
+
+
+def test_loss_fn_runs_once_per_micro_batch_and_once_more_on_the_first_step(two):
+    for name in pw.PP_CASES:
+        assert two[0]["pp"][name]["calls"] == len(ps.PP_KEPT) + 1, name  # n per step() · steps, + 1 shape inference
+
+
+def test_accumulated_steps_with_sum_over_k_are_exact_and_scale_grads_compounds(two):
+    loss, ref = ps.pp_reference()
+    pp = two[0]["pp"]
+    assert close(pp["GPipe, 2 steps, sum/K"]["grad"], ref)
+    assert sum(pp["GPipe, 2 steps, sum/K"]["losses"]) == pytest.approx(loss, abs=1e-6)
+    g1, g2 = ps.pp_step_grads(2)  # n = 2 per step(): step 1's share is divided at both steps, step 2's once
+    assert close(pp["GPipe, 2 steps, sum/K, scale_grads=True"]["grad"], g1 / 4 + g2 / 2)
+    assert not close(pp["GPipe, 2 steps, sum/K, scale_grads=True"]["grad"], ref / 2)
+
+
 def test_scale_grads_true_divides_a_sum_over_k_by_n_microbatches(two):
     _, ref = ps.pp_reference()
     assert close(two[0]["pp"]["GPipe, sum/K, scale_grads=True"]["grad"], ref / len(ps.PP_KEPT))
@@ -112,6 +139,10 @@ def test_context_parallel_shards_with_the_head_tail_load_balancer(two):
     # Each rank also checked that context_parallel sharded its buffers as ps.layout says.
     assert torch.equal(two[0]["head_tail_order"], torch.cat(ps.layout("head-tail", 2)))
     assert [p.tolist() for p in ps.layout("head-tail", 2)] == [[0, 1, 6, 7], [2, 3, 4, 5]]
+
+
+def test_context_parallel_cuts_a_length_that_is_no_multiple_of_2_cp_into_contiguous_halves(two):
+    assert two[0]["length_6_positions"] == [[0, 1, 2], [3, 4, 5]]
 
 
 @pytest.mark.parametrize(
@@ -180,6 +211,20 @@ def test_the_masked_vocab_parallel_loss_is_exact_and_k_must_not_be_reduced_over_
     assert close(vocab["rows × mask, sum / K reduced over TP"]["grad"], ref / 2)
 
 
+def test_torchs_loss_parallel_honours_ignore_index_and_refuses_a_mean_on_a_2d_mesh(two):
+    vocab = two[0]["vocab"]
+    _, loss, ref = ps.vocab_reference()
+    ignored = torch.tensor(ps.VOCAB_TARGETS) == -100
+    for case in ("loss_parallel, sum / K", "loss_parallel, mean"):  # the mean on a 1-D mesh: over the kept targets
+        assert vocab[case]["loss"] == pytest.approx([loss, loss], abs=1e-6)
+        assert close(vocab[case]["grad"], ref) and vocab[case]["grad"][ignored].abs().sum() == 0
+    refused = "NotImplementedError: loss_parallel() with reduction='mean' is only supported on one-dimensional"
+    assert (
+        vocab["loss_parallel, mean on a 2-D mesh"]["error"]
+        == [f"{refused} DeviceMesh; got mesh with ndim=2. Use reduction='sum' or 'none' instead."] * 2
+    )
+
+
 @pytest.mark.parametrize(
     "case, totals, exact",
     [
@@ -241,16 +286,26 @@ def test_a_rank_that_stalls_is_stopped_and_reported_with_where_each_rank_was():
     assert multiprocessing.active_children() == []
 
 
-@pytest.mark.parametrize("case", ["GPipe, mean", "GPipe, mean, scale_grads=False", "GPipe, sum/K, scale_grads=True"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "GPipe, mean",
+        "GPipe, mean, scale_grads=False",
+        "GPipe, sum/K, scale_grads=True",
+        "GPipe, 2 steps, sum/K",
+        "GPipe, 2 steps, sum/K, scale_grads=True",  # the compounding: all of .grad divided after every step()
+    ],
+)
 def test_the_exercise_checkers_simulated_schedule_gives_what_torch_pipelining_gives(two, case):
     from course.exercises_11 import _schedule
 
-    _, loss_name, scale_grads = pw.PP_CASES[case]
+    _, loss_name, scale_grads, steps = pw.PP_CASES[case]
     inputs, targets = ps.pp_batch()
     loss_fn = {"mean": pw._mean_loss, "sum/K": pw._sum_over_count}[loss_name]
     kwargs = {"K": (targets != -100).sum()} if loss_name == "sum/K" else {}
     model = ps.make_mlp()
-    _schedule(model, [(inputs, targets)], len(ps.PP_KEPT), loss_fn, kwargs, scale_grads)
+    batches = list(zip(inputs.tensor_split(steps), targets.tensor_split(steps), strict=True))
+    _schedule(model, batches, len(ps.PP_KEPT) // steps, loss_fn, kwargs, scale_grads)
     assert close(ps.flat_grad(model.parameters()), two[0]["pp"][case]["grad"])
 
 

@@ -17,9 +17,10 @@ from course.exercises import NotAnswered
 
 
 def _scale_case(kept, factor, gen):
-    """Random gradients of each (dp, cp) shard's summed loss, and the token mean's gradient."""
+    """Random gradients of each (dp, cp) shard's summed loss, and the token mean's gradient. A shard that keeps
+    nothing has a summed loss of 0 and a zero gradient, as in training: any finite scale is right for it."""
     dp, cp, _ = kept.shape
-    grads = torch.randn(dp, cp, 6, generator=gen, dtype=torch.float64)
+    grads = torch.randn(dp, cp, 6, generator=gen, dtype=torch.float64) * (kept[:, :, :1] > 0)
     count = kept[:, :, 0].sum().clamp(min=1)
     return grads, grads.sum(dim=(0, 1)) / count
 
@@ -53,6 +54,9 @@ def _check_mesh_loss_scale(answer):
             per_replica = kept[:, :, 0].sum(dim=1, keepdim=True).clamp(min=1)
             per_cp = kept[:, :, 0].sum(dim=0, keepdim=True).clamp(min=1)
             named = {
+                "each rank divides by its own kept count: that gives a mean of the ranks' means, and the ranks keep "
+                "different numbers of targets; K is one number, the kept targets of every rank summed over DP and "
+                "CP": factor / kept.clamp(min=1),
                 "K is summed over the tensor-parallel ranks too: they hold the same targets, so each target is "
                 "counted TP times; sum over DP and CP only": factor / kept.sum().clamp(min=1),
                 "K is each data-parallel replica's own count (summed over CP only): that gives the mean of the "
@@ -126,7 +130,7 @@ def _check_pipeline_loss(answer):
             assert isinstance(scale_grads, bool), f"{case}: scale_grads must be True or False"
             torch.manual_seed(0)
             model = _Linear()
-            _schedule(model, steps, n, loss_fn, loss_kwargs, scale_grads)
+            losses = _schedule(model, steps, n, loss_fn, loss_kwargs, scale_grads)
             grads = torch.cat([p.grad.flatten() for p in model.parameters()])
             torch.manual_seed(0)
             ref = _Linear()
@@ -139,17 +143,31 @@ def _check_pipeline_loss(answer):
                     f"{case}: the gradients hold nan: a micro-batch keeps no target, and a mean over no targets is "
                     "0/0; divide the micro-batch's sum by the count of the whole step"
                 )
-            if torch.allclose(grads, want, rtol=1e-9, atol=1e-12):
+            if torch.allclose(grads, want, rtol=1e-6, atol=1e-12):  # a float32 scale is right too
+                logged = torch.stack([torch.as_tensor(loss, dtype=torch.float64).reshape(()) for loss in losses])
+                assert torch.isfinite(logged).all(), (
+                    f"{case}: the gradients are right, but a micro-batch that keeps no target logs a loss of "
+                    f"{[round(v, 4) for v in logged.tolist()]}: a mean over no targets is 0/0; return the "
+                    "micro-batch's sum divided by the count of the whole step, so that the logged losses add up to "
+                    "the token mean"
+                )
+                token_mean = F.cross_entropy(ref(inputs).flatten(0, 1), targets.flatten()).detach()
+                assert torch.isclose(logged.sum(), token_mean, rtol=1e-6), (
+                    f"{case}: the gradients are right, but the logged micro-batch losses add up to "
+                    f"{logged.sum().item():.4f}, not the token mean {token_mean.item():.4f}: return each micro-batch's "
+                    "share of the token mean, its sum over K"
+                )
                 continue
             ratio = (grads @ want / (want @ want)).item()
             if scale_grads:
                 torch.manual_seed(0)
                 unscaled = _Linear()
                 _schedule(unscaled, steps, n, loss_fn, loss_kwargs, False)
-                if torch.allclose(torch.cat([p.grad.flatten() for p in unscaled.parameters()]), want, rtol=1e-9):
+                if torch.allclose(torch.cat([p.grad.flatten() for p in unscaled.parameters()]), want, rtol=1e-6):
                     raise AssertionError(
-                        f"{case}: scale_grads=True divides the gradients by n_microbatches after each step(), "
-                        "and your loss_fn already gives the token mean's share: pass scale_grads=False"
+                        f"{case}: scale_grads=True divides all the gradients by n_microbatches after each step() "
+                        "(the earlier steps' share again at every later step), and your loss_fn already gives the "
+                        "token mean's share: pass scale_grads=False"
                     )
             x, y = steps[0][0][:1], steps[0][1][:1]
             with torch.no_grad():
@@ -160,7 +178,7 @@ def _check_pipeline_loss(answer):
                         "micro-batch means, and the micro-batches keep different numbers of targets"
                     )
             total, first = (targets != -100).sum(), (steps[0][1] != -100).sum()
-            if len(steps) > 1 and torch.allclose(grads * first / total, want, rtol=1e-9):
+            if len(steps) > 1 and torch.allclose(grads * first / total, want, rtol=1e-6):
                 raise AssertionError(
                     f"{case}: K counts only the first step()'s targets: count every step accumulated before "
                     "optimizer.step()"
@@ -229,26 +247,31 @@ class _Ranks:
 
 def _check_vocab_parallel_ignore(answer):
     gen = torch.Generator().manual_seed(13)
-    cases = [
-        ([3, 7, -100, 9, -100, 0], 2),  # the notebook's rows: targets on both ranks' columns, two ignored
-        ([8, -100, 1, 6, 2, -100, 5], 2),
-        ([4, -100, 11, 0], 3),  # 3 ranks of 4 columns
-        ([-100, -100, -100], 2),  # nothing kept: the sum is 0
+    cases = [  # (targets, ranks, dtype, logit scale)
+        ([3, 7, -100, 9, -100, 0], 2, torch.float64, 2),  # the notebook's rows: targets on both ranks' columns
+        ([8, -100, 1, 6, 2, -100, 5], 2, torch.float64, 2),
+        ([4, -100, 11, 0], 3, torch.float64, 2),  # 3 ranks of 4 columns
+        ([-100, -100, -100], 2, torch.float64, 2),  # nothing kept: the sum is 0
+        ([2, -100, 7, 5], 2, torch.float32, 100),  # float32 logits in the hundreds: exp overflows unless shifted
     ]
-    for values, world in cases:
+    for values, world, dtype, scale in cases:
         targets = torch.tensor(values)
         vocab = 4 * world if world == 3 else 10
-        logits = torch.randn(len(values), vocab, generator=gen, dtype=torch.float64) * 2
+        logits = (torch.randn(len(values), vocab, generator=gen, dtype=torch.float64) * scale).to(dtype)
         width = vocab // world
-        case = f"with targets {values} on {world} ranks of {width} columns each"
+        # The loss is scaled after the Function (divided by K, in training): its backward receives that factor
+        # as grad_sum. A random one, never 1, tells a backward that multiplies by it from one that does not.
+        c = 2 + torch.rand((), generator=gen, dtype=torch.float64).item()
+        case = f"with {dtype} targets {values} on {world} ranks of {width} columns each".replace("torch.", "")
+        tol = dict(rtol=1e-9, atol=1e-9) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-5)
 
-        def rank_loss(rank, all_reduce, logits=logits, targets=targets, width=width, case=case):
+        def rank_loss(rank, all_reduce, logits=logits, targets=targets, width=width, case=case, c=c):
             local = logits[:, rank * width : (rank + 1) * width].clone().requires_grad_()
             loss = answer.apply(local, targets.clone(), rank * width, all_reduce)
             if loss is None:
                 raise NotAnswered("forward returned None: fill in its body")
             assert isinstance(loss, torch.Tensor) and loss.numel() == 1, f"{case}: return a scalar, the sum"
-            (grad,) = torch.autograd.grad(loss, local, allow_unused=True)
+            (grad,) = torch.autograd.grad(loss, local, grad_outputs=torch.full_like(loss, c), allow_unused=True)
             return loss.detach().reshape(()), grad
 
         results = _Ranks(world).run(rank_loss)
@@ -259,25 +282,36 @@ def _check_vocab_parallel_ignore(answer):
         with torch.no_grad():
             spurious = (logits.logsumexp(-1) - logits.max(-1).values)[~kept].sum()
         for rank, (loss, grad) in enumerate(results):
-            if torch.isclose(loss, want.detach() + spurious) and not kept.all():
+            assert torch.isfinite(loss), (
+                f"{case}: rank {rank}'s sum is {loss.item()} with logits up to {logits.abs().max().item():.0f}: exp "
+                "overflows; subtract each row's maximum (all-reduced with 'max') before exp"
+            )
+            detectable = not torch.isclose(want.detach() + spurious, want.detach(), **tol)
+            if detectable and torch.isclose(loss, want.detach() + spurious, **tol):
                 raise AssertionError(
                     f"{case}: rank {rank}'s sum counts the rows whose target is -100, logsumexp − max each: "
                     "zero their loss"
                 )
-            assert torch.isclose(loss, want.detach()), (
+            assert torch.isclose(loss, want.detach(), **tol), (
                 f"{case}: rank {rank}'s sum is {loss.item():.4f}; F.cross_entropy(reduction='sum') gives "
                 f"{want.item():.4f}"
             )
             assert grad is not None, f"{case}: rank {rank}'s sum does not depend on its logits: return a graph"
         grad = torch.cat([g for _, g in results], dim=1)
-        if not kept.all() and grad[~kept].abs().sum() > 1e-9 and torch.allclose(grad[kept], want_grad[kept]):
+        assert torch.isfinite(grad).all(), f"{case}: the gradient holds inf or nan: compute the softmax shifted"
+        if want_grad.abs().sum() > 0 and torch.allclose(grad, want_grad, **tol):
+            raise AssertionError(
+                f"{case}: backward ignores grad_sum. The sum is scaled after this Function (divided by K in "
+                f"training; here by {c:.3f}), and that factor reaches backward as grad_sum: multiply by it"
+            )
+        if grad[~kept].abs().sum() > 1e-6 and torch.allclose(grad[kept], c * want_grad[kept], **tol):
             raise AssertionError(
                 f"{case}: the loss is right but the rows whose target is -100 still get a gradient (the softmax): "
                 "zero their rows in backward too"
             )
-        assert torch.allclose(grad, want_grad, atol=1e-9), (
+        assert torch.allclose(grad, c * want_grad, **tol), (
             f"{case}: the gradient on the logits (every rank's columns side by side) differs from "
-            "F.cross_entropy(reduction='sum')'s"
+            f"F.cross_entropy(reduction='sum')'s times grad_sum ({c:.3f})"
         )
 
 
@@ -289,10 +323,11 @@ EXERCISES = {
     ),
     "11-pipeline-loss": (
         _check_pipeline_loss,
-        "count K before the first step(), pass it with loss_kwargs, and let nothing else divide (section 2)",
+        "count K before the first step(), pass it with loss_kwargs, and let nothing else divide (section 3)",
     ),
     "11-vocab-parallel-ignore": (
         _check_vocab_parallel_ignore,
-        "mask the rows where target == -100 in forward (loss) and in backward (gradient) (section 5)",
+        "mask the rows where target == -100 in forward (loss) and in backward (gradient), and multiply the "
+        "gradient by grad_sum (section 5)",
     ),
 }

@@ -143,6 +143,19 @@ def pp_reference():
     return _token_mean(make_mlp(), *pp_batch())
 
 
+def pp_step_grads(steps):
+    """One process: the gradient of each accumulated step()'s share of the token mean, its rows' summed loss over
+    the K of the whole batch (the batch cut into ``steps`` equal parts, as the worker's accumulation cases cut it)."""
+    inputs, targets = pp_batch()
+    count = (targets != -100).sum()
+    grads = []
+    for x, y in zip(inputs.tensor_split(steps), targets.tensor_split(steps), strict=True):
+        model = make_mlp()
+        (F.cross_entropy(model(x).flatten(0, 1), y.flatten(), reduction="sum") / count).backward()
+        grads.append(flat_grad(model.parameters()))
+    return grads
+
+
 def token_reference(lengths):
     """One process, whole sequences, targets shifted globally: loss and gradient of the token mean."""
     ids, labels = token_batch(lengths)

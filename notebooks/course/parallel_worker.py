@@ -1,11 +1,12 @@
 """Masks across parallel dimensions, for real: the worker that notebook 11 starts (gloo on 127.0.0.1, the CPU).
 
 ``run()`` starts 2 ranks once and runs, one after the other, every 2-rank demonstration with PyTorch's own
-engines: FSDP2 (``fully_shard``) under each loss scale and divide factor of ``FSDP_CASES``; pipeline parallel
-(``torch.distributed.pipelining``, 2 stages, ``ScheduleGPipe`` and ``Schedule1F1B``) under each loss and
-``scale_grads`` of ``PP_CASES``; context parallel (the buffers sharded by ``context_parallel``'s head-tail
-layout, or cut into contiguous halves) under each shift and count of ``CP_CASES``; and Megatron's
-vocabulary-parallel cross-entropy (``VOCAB_CASES``). ``run_dp_cp()`` starts 4 ranks once, a 2 × 2 mesh of
+engines: FSDP2 (``fully_shard``) under each loss scale, divide factor and dtype of ``FSDP_CASES``; pipeline
+parallel (``torch.distributed.pipelining``, 2 stages, ``ScheduleGPipe`` and ``Schedule1F1B``) under each loss,
+``scale_grads`` and number of accumulated ``step()`` calls of ``PP_CASES``; context parallel (the buffers
+sharded by ``context_parallel``'s head-tail layout, or cut into contiguous halves) under each shift and count
+of ``CP_CASES``; and the vocabulary-parallel cross-entropy (``VOCAB_CASES``): Megatron's algorithm, and torch's
+own ``loss_parallel()``. ``run_dp_cp()`` starts 4 ranks once, a 2 × 2 mesh of
 data parallel × context parallel whose gradients are averaged over all 4 (as DDP and FSDP's default do),
 and counts K over each group of ``DP_CP_CASES``.
 
@@ -42,27 +43,36 @@ from course.parallel_setups import (
 )
 
 # name: (loss each rank backprops, modules given set_gradient_divide_factor(1.0), modules given
-# set_force_sum_reduction_for_comms(True)); S = this rank's summed loss, k its kept count, K the global count.
+# set_force_sum_reduction_for_comms(True), the model's dtype); S = this rank's summed loss, k its kept count, K the
+# global count. FSDP reduces float32 and bfloat16 gradients with AVG or PREMUL_SUM; any other dtype (float16,
+# float64) with SUM and a division, so float64 needs no force sum on gloo.
 FSDP_CASES = {
-    "local mean": ("S/k", None, None),
-    "S/K": ("S/K", None, None),
-    "W·S/K": ("W·S/K", None, None),
-    "factor 1 on every module, S/K": ("S/K", "every", "every"),
-    "factor 1 on the root only, S/K": ("S/K", "root", "root"),
-    "factor 1 on every module, W·S/K": ("W·S/K", "every", "every"),
-    "factor 1 on every module, local mean": ("S/k", "every", "every"),
-    "force sum only, S/K": ("S/K", None, "every"),
-    "factor 1 without force sum": ("S/K", "every", None),  # gloo refuses PREMUL_SUM: last, its model is broken
+    "local mean": ("S/k", None, None, torch.float32),
+    "S/K": ("S/K", None, None, torch.float32),
+    "W·S/K": ("W·S/K", None, None, torch.float32),
+    "factor 1 on every module, S/K": ("S/K", "every", "every", torch.float32),
+    "factor 1 on the root only, S/K": ("S/K", "root", "root", torch.float32),
+    "factor 1 on every module, W·S/K": ("W·S/K", "every", "every", torch.float32),
+    "factor 1 on every module, local mean": ("S/k", "every", "every", torch.float32),
+    "force sum only, S/K": ("S/K", None, "every", torch.float32),
+    "float64, factor 1 without force sum": ("S/K", "every", None, torch.float64),
+    "factor 1 without force sum": ("S/K", "every", None, torch.float32),  # gloo refuses PREMUL_SUM: last
 }
-# name: (schedule, loss_fn, scale_grads); "sum" is divided by K only after step(), as a logged number.
+# name: (schedule, loss_fn, scale_grads, step() calls before optimizer.step()); "sum" is divided by K only after
+# step(), as a logged number; "sum/K, closure" reads K from a holder the loss_fn closes over, set before step()
+# (no loss_kwargs: the route for torch 2.12 and earlier). With 2 steps, each step() gets half the batch, in 2
+# micro-batches, and K counts both halves.
 PP_CASES = {
-    "GPipe, mean": ("GPipe", "mean", True),
-    "1F1B, mean": ("1F1B", "mean", True),
-    "GPipe, mean, scale_grads=False": ("GPipe", "mean", False),
-    "GPipe, sum/K": ("GPipe", "sum/K", False),
-    "1F1B, sum/K": ("1F1B", "sum/K", False),
-    "GPipe, sum/K, scale_grads=True": ("GPipe", "sum/K", True),
-    "GPipe, sum, divided after step": ("GPipe", "sum", False),
+    "GPipe, mean": ("GPipe", "mean", True, 1),
+    "1F1B, mean": ("1F1B", "mean", True, 1),
+    "GPipe, mean, scale_grads=False": ("GPipe", "mean", False, 1),
+    "GPipe, sum/K": ("GPipe", "sum/K", False, 1),
+    "1F1B, sum/K": ("1F1B", "sum/K", False, 1),
+    "GPipe, sum/K, closure": ("GPipe", "sum/K, closure", False, 1),
+    "GPipe, sum/K, scale_grads=True": ("GPipe", "sum/K", True, 1),
+    "GPipe, sum, divided after step": ("GPipe", "sum", False, 1),
+    "GPipe, 2 steps, sum/K": ("GPipe", "sum/K", False, 2),
+    "GPipe, 2 steps, sum/K, scale_grads=True": ("GPipe", "sum/K", True, 2),
 }
 # name: (sequence lengths, layout, where the targets are shifted, the loss each rank backprops)
 CP_CASES = {
@@ -79,7 +89,16 @@ CP_CASES = {
     "empty shard, unignored rows × mask / mask.sum()": (EMPTY_LENGTHS, "head-tail", "global", "rows×mask/mask.sum()"),
     "empty shard, W·S/K_cp": (EMPTY_LENGTHS, "head-tail", "global", "W·S/K_cp"),
 }
-VOCAB_CASES = ("rows, mean over N", "rows × mask, sum / K", "rows × mask, sum / K reduced over TP")
+# Megatron's algorithm (course.parallel_setups.VocabParallelCrossEntropy), then torch's loss_parallel() on the
+# logits as a DTensor sharded by class: on the 1-D TP mesh, and on a 2-D (1 × 2) mesh, where it refuses a mean.
+VOCAB_CASES = (
+    "rows, mean over N",
+    "rows × mask, sum / K",
+    "rows × mask, sum / K reduced over TP",
+    "loss_parallel, sum / K",
+    "loss_parallel, mean",
+    "loss_parallel, mean on a 2-D mesh",
+)
 # name: (what each rank counts: its own shard, or its replica's whole sequences before sharding; the group the
 # count is summed over; the scale of S/K). Megatron's per-replica reduce (K over CP, loss × cp_size) is the first.
 DP_CP_CASES = {
@@ -109,10 +128,10 @@ def _full_grad(model):
     return torch.cat([p.grad.full_tensor().flatten() for p in model.parameters()])
 
 
-def _fsdp_case(rank, world, mesh, loss_kind, factor_on, force_on):
+def _fsdp_case(rank, world, mesh, loss_kind, factor_on, force_on, dtype):
     from torch.distributed.fsdp import FSDPModule, fully_shard
 
-    model = make_mlp()
+    model = make_mlp().to(dtype)
     for layer in (model[0], model[2]):
         fully_shard(layer, mesh=mesh)
     fully_shard(model, mesh=mesh)  # the root owns no parameter of its own: both Linears are units of their own
@@ -122,7 +141,7 @@ def _fsdp_case(rank, world, mesh, loss_kind, factor_on, force_on):
     for module in chosen[force_on]:
         module.set_force_sum_reduction_for_comms(True)
     inputs, targets = (t[rank] for t in fsdp_batch())
-    summed = F.cross_entropy(model(inputs), targets, reduction="sum")
+    summed = F.cross_entropy(model(inputs.to(dtype)), targets, reduction="sum")
     kept, total = _count(targets, False), _count(targets)
     loss = {"S/k": summed / kept.clamp(min=1), "S/K": summed / total.clamp(min=1)}.get(loss_kind)
     loss = summed * world / total.clamp(min=1) if loss is None else loss
@@ -130,7 +149,7 @@ def _fsdp_case(rank, world, mesh, loss_kind, factor_on, force_on):
         loss.backward()
     except RuntimeError as err:  # both ranks raise alike, before any data moves
         return dict(error=f"{type(err).__name__}: {str(err).strip().splitlines()[0]}")
-    return dict(loss=loss.item(), kept=kept.item(), total=total.item(), grad=_full_grad(model))
+    return dict(loss=loss.item(), kept=kept.item(), total=total.item(), grad=_full_grad(model).float())
 
 
 def _mean_loss(output, target):
@@ -145,24 +164,35 @@ def _summed_loss(output, target):
     return F.cross_entropy(output.flatten(0, -2), target.flatten(), reduction="sum")
 
 
-def _pp_case(rank, schedule, loss_name, scale_grads):
+def _pp_case(rank, schedule, loss_name, scale_grads, steps):
     from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
 
     model = make_mlp()
     part = model[:2] if rank == 0 else model[2:]  # stage 0: Linear + Tanh; stage 1: Linear
     stage = PipelineStage(part, rank, 2, torch.device("cpu"))
-    loss_fn = {"mean": _mean_loss, "sum/K": _sum_over_count, "sum": _summed_loss}[loss_name]
-    cls = {"GPipe": ScheduleGPipe, "1F1B": Schedule1F1B}[schedule]
-    pipe = cls(stage, n_microbatches=len(PP_KEPT), loss_fn=loss_fn, scale_grads=scale_grads)
     inputs, targets = pp_batch()
-    count = (targets != -100).sum()  # K of the whole step, counted before step() (all-reduce it over DP too)
+    count = (targets != -100).sum()  # K of every step() before optimizer.step(), counted before the first
+    holder = {"K": count}  # what a closure reads: set it before each step(), on torch 2.12 and earlier too
+    calls = []
+
+    def loss_fn(output, target, **kwargs):
+        calls.append(1)  # how many times the last stage runs loss_fn
+        if loss_name == "sum/K, closure":
+            return _summed_loss(output, target) / holder["K"].clamp(min=1)
+        return {"mean": _mean_loss, "sum/K": _sum_over_count, "sum": _summed_loss}[loss_name](output, target, **kwargs)
+
+    cls = {"GPipe": ScheduleGPipe, "1F1B": Schedule1F1B}[schedule]
+    pipe = cls(stage, n_microbatches=len(PP_KEPT) // steps, loss_fn=loss_fn, scale_grads=scale_grads)
     extra = {"loss_kwargs": {"K": count}} if loss_name == "sum/K" else {}
     losses = []
-    if rank == 0:
-        pipe.step(inputs, **extra)
-    else:
-        pipe.step(target=targets, losses=losses, **extra)  # loss_fn runs here, once per micro-batch
-    return dict(grad=flat_grad(part.parameters()), losses=[loss.item() for loss in losses], K=count.item())
+    for x, y in zip(inputs.tensor_split(steps), targets.tensor_split(steps), strict=True):  # accumulated step() calls
+        if rank == 0:
+            pipe.step(x, **extra)
+        else:
+            step_losses = []  # step() replaces what the list held
+            pipe.step(target=y, losses=step_losses, **extra)  # loss_fn runs here, once per micro-batch
+            losses += [loss.item() for loss in step_losses]
+    return dict(grad=flat_grad(part.parameters()), losses=losses, K=count.item(), calls=len(calls))
 
 
 def _shard(mesh, rank, cp, name, tensors):
@@ -218,11 +248,35 @@ def _cp_case(rank, mesh, lengths, name, where, kind):
                 positions=layout(name, 2)[rank], grad=_full_grad(model))  # fmt: skip
 
 
-def _vocab_case(rank, world, name):
+def _loss_parallel(local, targets, mesh, name):
+    """torch's own vocabulary-parallel cross-entropy: F.cross_entropy under loss_parallel() on class-sharded logits."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import DTensor, Replicate, Shard
+    from torch.distributed.tensor.parallel import loss_parallel
+
+    placements = [Shard(1)]  # the 2 ranks' 1-D mesh, here a tensor-parallel group: each rank holds 5 classes
+    if name.endswith("2-D mesh"):  # a data-parallel dimension of size 1 beside the tensor-parallel one
+        mesh, placements = init_device_mesh("cpu", (1, 2), mesh_dim_names=("dp", "tp")), [Replicate(), Shard(1)]
+    logits = DTensor.from_local(local, mesh, placements)
+    with loss_parallel():
+        try:
+            if name.startswith("loss_parallel, mean"):
+                loss = F.cross_entropy(logits, targets, ignore_index=-100)
+            else:
+                loss = F.cross_entropy(logits, targets, ignore_index=-100, reduction="sum") / _count(targets, False)
+        except NotImplementedError as err:  # both ranks raise alike, before any data moves
+            return dict(error=f"{type(err).__name__}: {str(err).strip().splitlines()[0]}")
+        loss.backward()  # under loss_parallel() too
+    return dict(rows=None, loss=loss.full_tensor().item(), grad=local.grad)
+
+
+def _vocab_case(rank, world, mesh, name):
     logits = vocab_logits()
     width = logits.shape[1] // world
     local = logits[:, rank * width : (rank + 1) * width].clone().requires_grad_()
     targets = torch.tensor(VOCAB_TARGETS)
+    if name.startswith("loss_parallel"):
+        return _loss_parallel(local, targets, mesh, name)
     rows = VocabParallelCrossEntropy.apply(local, targets, rank * width, _all_reduce)
     mask = targets != -100
     if name == "rows, mean over N":
@@ -251,10 +305,16 @@ def _two_ranks(rank, world, payload, report):
         out["cp"][name] = _cp_case(rank, mesh, *case)
     for name in VOCAB_CASES:
         report(f"vocabulary parallel: {name}")
-        out["vocab"][name] = _vocab_case(rank, world, name)
+        out["vocab"][name] = _vocab_case(rank, world, mesh, name)
+    from torch.distributed.tensor.experimental import context_parallel
     from torch.distributed.tensor.experimental._attention import _HeadTailLoadBalancer
 
     out["head_tail_order"] = _HeadTailLoadBalancer(LENGTH, world, "cpu")._generate_indices()[0].long()
+    report("context parallel: a length of 6")
+    six = torch.arange(6)[None].clone()  # 6 is no multiple of 2 · cp = 4: context_parallel cuts it in halves
+    with context_parallel(mesh, buffers=[six], buffer_seq_dims=[1], no_restore_buffers={six}):
+        pass
+    out["length_6_positions"] = six[0].tolist()
     return out
 
 
@@ -321,10 +381,12 @@ def run(*, fail_rank=None, stall=None, start_timeout=300.0, stall_timeout=60.0, 
 
     ``fsdp`` and ``cp``: per case, each rank's ``loss``, ``kept`` and ``total`` (the K it used) and the
     reduced ``grad`` (or ``error``, the one line a rank's backward raised). ``pp``: per case, the last
-    stage's micro-batch ``losses`` and the whole model's ``grad`` (stage 0's then stage 1's). ``vocab``: per
-    case, each rank's ``rows``, ``loss`` and the gradient of the whole logits (rank 0's columns, then rank 1's).
-    ``head_tail_order``: the positions of a sequence in the order torch's ``_HeadTailLoadBalancer`` gives them
-    to the ranks (each rank checks that ``context_parallel`` sharded its buffers that way).
+    stage's micro-batch ``losses`` (of every ``step()``), the number of ``calls`` of its ``loss_fn``, ``K`` and
+    the whole model's ``grad`` (stage 0's then stage 1's). ``vocab``: per case, each rank's ``rows`` (Megatron's
+    cases; None for ``loss_parallel``), ``loss`` and the gradient of the whole logits (rank 0's columns, then
+    rank 1's), or each rank's ``error``. ``head_tail_order``: the positions of a sequence in the order torch's
+    ``_HeadTailLoadBalancer`` gives them to the ranks (each rank checks that ``context_parallel`` sharded its
+    buffers that way); ``length_6_positions``: each rank's positions of a sequence of 6 after ``context_parallel``.
     ``fail_rank``, ``stall`` and the timeouts are ``course.launch.launch``'s.
     """
     _check_torch()
@@ -333,15 +395,20 @@ def run(*, fail_rank=None, stall=None, start_timeout=300.0, stall_timeout=60.0, 
     out = {part: _gather([r[part] for r in per_rank]) for part in ("fsdp", "cp")}
     out["pp"] = {
         name: dict(losses=per_rank[1]["pp"][name]["losses"], K=per_rank[1]["pp"][name]["K"],
+                   calls=per_rank[1]["pp"][name]["calls"],
                    grad=torch.cat([per_rank[0]["pp"][name]["grad"], per_rank[1]["pp"][name]["grad"]]))
         for name in PP_CASES
     }  # fmt: skip
     out["head_tail_order"] = per_rank[0]["head_tail_order"]  # torch's load balancer's order of the positions
-    out["vocab"] = {
-        name: dict(rows=[r["vocab"][name]["rows"] for r in per_rank], loss=[r["vocab"][name]["loss"] for r in per_rank],
-                   grad=torch.cat([r["vocab"][name]["grad"] for r in per_rank], dim=1))
-        for name in VOCAB_CASES
-    }  # fmt: skip
+    out["length_6_positions"] = [r["length_6_positions"] for r in per_rank]
+    out["vocab"] = {}
+    for name in VOCAB_CASES:
+        records = [r["vocab"][name] for r in per_rank]
+        if "error" in records[0]:
+            out["vocab"][name] = dict(error=[r["error"] for r in records])
+        else:
+            out["vocab"][name] = dict(rows=[r["rows"] for r in records], loss=[r["loss"] for r in records],
+                                      grad=torch.cat([r["grad"] for r in records], dim=1))  # fmt: skip
     return out
 
 
