@@ -17,7 +17,7 @@ leave the pad id out). Pass ``decode=tokenizer.decode`` for token text, and
 lack). ``WHAT`` lists the tags in the order they are reported. ``[]`` is no proof: ``[span-start]`` compares the
 chat turns of a batch with each other (plain prompt-completion rows are not compared), so a shift shared by every
 row passes; look at rows (``show_labels``, and ``summarize_labels``: how each row's first answer opens).
-Notebook 09 shows each check at work, and ``checking_collator`` in a training run.
+Notebook 09 shows each check at work, and ``checking_collator`` round a collator.
 
 >>> ids = torch.tensor([[5, 6, 7, 8, 1], [5, 6, 9, 1, 0]])  # 1 = end, 0 = pad; the prompt 5 6 is not trained
 >>> mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])
