@@ -7,13 +7,17 @@
 
 ``labels`` lines up with ``input_ids``, unshifted, -100 (``ignore_index``) where nothing is trained; the model
 shifts inside, so a row's first label is never a target. Padding is where ``attention_mask`` is 0, never guessed
-from token values. Padding-free batches (trl's packing, ``DataCollatorWithFlattening``) carry ``position_ids``
-and no mask: a document starts where they restart, and a trailing run of 0s is padding. With neither, nothing
-is padding. ``end_ids``, the ids that end a turn, is required (``[]`` turns the last three checks off); none may
-be in ``never_train_ids`` (with pad = EOS, leave the pad id out). Pass ``decode=tokenizer.decode`` for token text,
-and ``vocab_size=model.get_input_embeddings().num_embeddings`` (``len(tokenizer)`` counts added tokens the model
-may lack). ``WHAT`` lists the tags in the order they are reported. ``[]`` is no proof: look at rows
-(``show_labels``, ``summarize_labels``). The README and notebook 09 show it in a training run.
+from token values (a 4-D ``(B, 1, T, T)`` mask, True, 1 or an added 0 where a query may attend: a token is real if
+it may attend to itself, and a document starts where it may not attend to the one before). Padding-free batches
+(trl's packing, ``DataCollatorWithFlattening``) carry ``position_ids`` and no mask: a document starts where they
+restart, and a trailing run of 0s is padding. With neither, nothing is padding. ``end_ids``, the ids that end a
+turn, is required (``[]`` turns the last three checks off); none may be in ``never_train_ids`` (with pad = EOS,
+leave the pad id out). Pass ``decode=tokenizer.decode`` for token text, and
+``vocab_size=model.get_input_embeddings().num_embeddings`` (``len(tokenizer)`` counts added tokens the model may
+lack). ``WHAT`` lists the tags in the order they are reported. ``[]`` is no proof: ``[span-start]`` compares the
+chat turns of a batch with each other (plain prompt-completion rows are not compared), so a shift shared by every
+row passes; look at rows (``show_labels``, and ``summarize_labels``: how each row's first answer opens).
+Notebook 09 shows each check at work, and ``checking_collator`` round a collator.
 
 >>> ids = torch.tensor([[5, 6, 7, 8, 1], [5, 6, 9, 1, 0]])  # 1 = end, 0 = pad; the prompt 5 6 is not trained
 >>> mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])
@@ -70,19 +74,21 @@ class Finding(str):
 
 
 def _read(input_ids, labels, attention_mask=None, position_ids=None, decode=None):
-    """The four tensors as (B, T) on the labels' device, once their types and shapes (and decode) are checked."""
+    """The four tensors, their types and shapes checked, as (B, T) (a 4-D mask as it is) on the labels' device."""
     given = dict(input_ids=input_ids, labels=labels, attention_mask=attention_mask, position_ids=position_ids)
+    ids = getattr(input_ids, "shape", None)
     for name, x in ((name, x) for name, x in given.items() if x is not None):
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
         if name != "attention_mask" and (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool):
             raise TypeError(f"{name} must hold integer ids, got a {x.dtype} tensor")
-        if x.dim() not in (1, 2) or x.shape[-1] == 0 or x.shape != input_ids.shape:
-            shape = tuple(input_ids.shape)
-            raise ValueError(f"{name} must be (B, T) or (T,), T >= 1, as input_ids {shape}: got {tuple(x.shape)}")
+        four = name == "attention_mask" and x.dim() == 4 and x.shape[1] == 1 and x.shape[2] == x.shape[3]
+        if (x.dim() not in (1, 2) and not four) or x.shape[-1] == 0 or (x.shape[::2] if four else x.shape) != ids:
+            also, got = ", or (B, 1, T, T)" if name == "attention_mask" else "", tuple(x.shape)
+            raise ValueError(f"{name} must be (B, T) or (T,), T >= 1, as input_ids {tuple(ids)}{also}: got {got}")
     if decode is not None and not callable(decode):
         raise TypeError(f"decode must be a function from a list of ids to text, got {type(decode).__name__}")
-    return [x if x is None else x.reshape(-1, x.shape[-1]).to(labels.device) for x in given.values()]
+    return [x if x is None else torch.atleast_2d(x).to(labels.device) for x in given.values()]
 
 
 def _int(value, name):
@@ -102,8 +108,12 @@ def _ids(values, name):
 def _layout(ids, mask, pos):
     """(real, doc_start): which positions are text, not padding; where each document starts (t = 0 always)."""
     doc_start = torch.zeros_like(ids, dtype=torch.bool)
+    if mask is not None and mask.dim() == 4:  # (B, 1, query, key): may a query attend to a key (True, 1; or 0 added)
+        allowed = (mask == 0 if mask.is_floating_point() else mask != 0)[:, 0]
+        mask = allowed.diagonal(0, 1, 2)  # a token is real if it may attend to itself; it starts a document if not
+        doc_start[:, 1:] = ~allowed.diagonal(-1, 1, 2) & mask[:, 1:] & mask[:, :-1]  # to the real token before it
     if pos is not None:
-        doc_start[:, 1:] = pos[:, 1:] != pos[:, :-1] + 1
+        doc_start[:, 1:] |= pos[:, 1:] != pos[:, :-1] + 1
         if mask is None:  # trl pads a padding-free row with position_ids 0: a trailing run of 0s is padding
             mask = ~(pos == 0).flip(1).long().cumprod(1).flip(1).bool()
     doc_start[:, 0] = True
@@ -144,6 +154,7 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh):
         return cumulative[r, hi] - cumulative[r, lo]
 
     is_end, same_row = torch.isin(ids, end) & real, r[1:] == r[:-1]
+    turn = is_end | (torch.isin(ids, never) & real & ~_starts(real) & ~doc_start)  # a header token, not a BOS
     doc_first = torch.cummax(torch.where(doc_start, torch.arange(width, device=r.device), 0), 1).values[r, a]
     # where the untrained stretch before each span begins: after the previous span in its row, or at its document
     gap = torch.maximum(doc_first, torch.where(torch.cat([r[:1] < 0, same_row]), torch.cat([b[:1], b[:-1]]) + 1, 0))
@@ -157,7 +168,7 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh):
         end_at=first_from(is_end & ~target)[r, b + 1],  # the first untrained end id after it
         stop_at=first_from(~real | doc_start | torch.isin(ids, never))[r, b + 1],  # padding, next document, header
         after_end=is_end[r, a - 1],  # it starts right after an end id (the `\n` a template writes there)
-        opens=(count(is_end & ~target, gap, a) > 0) | ((gap == doc_first) & (count(real, gap, a) >= 2)),  # new turn
+        opens=count(turn & ~target, gap, a) > 0,  # it opens a chat turn: an end id or a header token comes before it
         window=torch.stack([torch.where(a >= k, ids[r, a - k], -1) for k in (3, 2, 1, 0)], dim=1),  # ids around a
     )
     return {name: column.tolist() for name, column in span.items()}
@@ -191,22 +202,18 @@ def _ends(span):
 
 
 def _span_start(span):
-    """[span-start] places: the answers that open a turn (an end id before them) follow the same header; one that
-    starts a token early (it trains the header's last token) or late (the header ends two before) is flagged.
-    The header's last token and last two are compared: it may end in two equal tokens (Llama-3's two newlines)
-    or come after varied text (Mistral's `[/INST]`)."""
+    """[span-start] places: once 3 or more, and 3 in 4, of the answers that open a chat turn (an untrained end id or
+    never_train id before them) follow one header, one that starts a token early (it trains the header's last token)
+    or late (the header ends two before) is flagged. The header's last token and last two are compared."""
     columns = zip(*(span[c] for c in ("row", "start", "window", "opens", "after_end")), strict=True)
     openings = [(row, t, window) for row, t, window, opens, after_end in columns if opens and not after_end]
     places, usual = [], None
-    for n in (1, 2):  # window: the 3 ids before the start, then the first one
-        before = Counter(tuple(w[3 - n : 3]) for _, _, w in openings).most_common(2)
-        if before and before[0][1] >= 2 and (len(before) == 1 or before[1][1] < before[0][1]):
-            header, usual = before[0][0], before[0]
-            places += [
-                (r, t)
-                for r, t, w in openings
-                if tuple(w[3 - n : 3]) != header and header in (tuple(w[4 - n :]), tuple(w[2 - n : 2]))
-            ]
+    for n in (1, 2):  # window: the 3 ids before the start, then the first; near: the n before, then n one off
+        near = [(r, t, tuple(w[3 - n : 3]), (tuple(w[4 - n :]), tuple(w[2 - n : 2]))) for r, t, w in openings]
+        for header, agree in Counter(before for _, _, before, _ in near).most_common(1):
+            if agree >= 3 and 4 * agree >= 3 * len(openings):
+                usual = header, agree
+                places += [(r, t) for r, t, before, off in near if before != header and header in off]
     return places, usual
 
 
@@ -273,7 +280,7 @@ def check_labels(
     usual = usual and f"{usual[1]} start after id{'s' * (len(usual[0]) > 1)} {_text(list(usual[0]), decode)}"
     shown = {"input-out-of-range": ids, "out-of-range": lab, "never-train": lab, "end-not-trained": ids}
     shown["span-start"] = ids.roll(1, dims=1)  # the token before the answer
-    findings = _report(masks, shown, decode, usual, pos is not None)
+    findings = _report(masks, shown, decode, usual, pos is not None or (mask is not None and mask.dim() == 4))
     if dtype != torch.long:
         text = f"[dtype] labels are {dtype}, not int64; cross_entropy wants int64 class ids: labels.long()"
         findings.insert(0, Finding(text, "dtype"))
@@ -290,21 +297,22 @@ def check_batch(batch, **options):
     return check_labels(batch["input_ids"], batch["labels"], mask, position_ids=pos, **options)
 
 
-def checking_collator(collator, first=2, **options):
+class checking_collator:  # a class, like functools.partial, so that DataLoader workers can pickle it
     """Wrap a collator: the first ``first`` batches it returns go through ``check_batch(batch, **options)``, and
-    one with findings raises ValueError listing them. ``options`` must name ``end_ids``."""
-    if not callable(collator) or "end_ids" not in options:
-        got = f"a {type(collator).__name__} and {sorted(options)}"
-        raise TypeError(f"checking_collator takes a collator (examples -> batch) and end_ids=[...]; got {got}")
-    checks = iter(range(_int(first, "first")))
+    one with findings raises ValueError listing them. ``options`` must name ``end_ids``. Each DataLoader worker
+    collates with its own copy, so with ``num_workers=k`` each worker checks its own first ``first`` batches."""
 
-    def collate(examples):
-        batch = collator(examples)
-        if next(checks, None) is not None and (problems := check_batch(batch, **options)):
+    def __init__(self, collator, first=2, **options):
+        if not callable(collator) or "end_ids" not in options:
+            got = f"a {type(collator).__name__} and {sorted(options)}"
+            raise TypeError(f"checking_collator takes a collator (examples -> batch) and end_ids=[...]; got {got}")
+        self.collator, self.left, self.options = collator, _int(first, "first"), options
+
+    def __call__(self, examples):
+        batch, self.left = self.collator(examples), self.left - 1
+        if self.left >= 0 and (problems := check_batch(batch, **self.options)):
             raise ValueError("label_checks found problems in a batch:\n" + "\n".join(problems))
         return batch
-
-    return collate
 
 
 def show_labels(input_ids, labels, row=0, *, decode=None, sep=None, ignore_index=-100):

@@ -3,6 +3,9 @@
 Each test hands a checker a wrong answer a learner would write (it must fail, and say why).
 """
 
+import json
+import pathlib
+
 import torch
 
 from course.exercises import run_check
@@ -113,3 +116,96 @@ def test_09_reasoning_labels_names_changed_input_ids():
 
     passed, message = run_check("09-reasoning-labels", in_place)
     assert not passed and "input_ids were changed" in message
+
+
+def test_09_reasoning_labels_passes_the_notebooks_solution_and_a_vectorized_answer():
+    def vectorized(ids):
+        start = torch.zeros_like(ids, dtype=torch.bool)
+        start[:, 1:] = (ids[:, :-1] == 7) & torch.cat([torch.zeros_like(ids[:, :1]), ids[:, :-2]], 1).eq(1)
+        end = torch.zeros_like(start)
+        end[:, 1:] = ids[:, :-1] == 2  # a turn closes after its 2
+        t = torch.arange(ids.shape[1]).expand_as(ids)
+        last = [torch.where(mark, t, -1).cummax(1).values for mark in (start, end)]
+        inside = last[0] > last[1]  # a header opened it more recently than a 2 closed a turn
+        after_3 = torch.cat([torch.zeros_like(ids[:, :1]), ids[:, :-1]], 1)
+        before_4 = torch.cat([ids[:, 1:], torch.zeros_like(ids[:, :1])], 1)
+        empty = ((ids == 3) & (before_4 == 4)) | ((ids == 4) & (after_3 == 3))
+        return ids.masked_fill(~inside | empty | (ids == 0), -100)
+
+    assert run_check("09-reasoning-labels", vectorized) == (True, "09-reasoning-labels: correct.")
+    notebook = json.loads((pathlib.Path(__file__).parents[1] / "notebooks" / "09_debugging_masks.ipynb").read_text())
+    solution = next("".join(c["source"]) for c in notebook["cells"] if "def reasoning_labels" in "".join(c["source"])
+                    and "<details>" in "".join(c["source"]))  # fmt: skip
+    code = solution.split("```python")[1].split("```")[0].replace('check("09-reasoning-labels", reasoning_labels)', "")
+    scope = {}
+    exec(code, scope)
+    assert run_check("09-reasoning-labels", scope["reasoning_labels"])[0]
+
+
+def first_turn_only(ids):
+    """The first `1 7` of each row, up to its first 2 after it: a likely answer that trains one turn per row."""
+    labels = torch.full_like(ids, -100)
+    for b, row in enumerate(ids.tolist()):
+        h = next(t for t in range(1, len(row)) if row[t - 1 : t + 1] == [1, 7])
+        stop = row.index(2, h) + 1 if 2 in row[h:] else len(row)
+        labels[b, h + 1 : stop] = ids[b, h + 1 : stop]
+        if row[h + 1 : h + 3] == [3, 4]:
+            labels[b, h + 1 : h + 3] = -100
+    return labels
+
+
+def test_09_reasoning_labels_names_a_second_assistant_turn_left_untrained():
+    passed, message = run_check("09-reasoning-labels", first_turn_only)
+    assert not passed and "row 4: the second assistant turn (after the second `1 7`, t=17) is not trained" in message
+
+
+def test_09_reasoning_labels_names_a_header_found_by_7_alone():
+    def only_7(ids):
+        labels = labels_of(ids)
+        for b, row in enumerate(ids.tolist()):
+            inside = False
+            for t, token in enumerate(row):
+                if inside and token not in (0,) and not (token == 3 and row[t + 1 : t + 2] == [4]):
+                    labels[b, t] = token if not (token == 4 and row[t - 1] == 3) else -100
+                inside = (inside and token != 2) or token == 7
+        return labels
+
+    passed, message = run_check("09-reasoning-labels", only_7)
+    assert not passed and "row 4, t=14: a 7 in a user's text opened a turn" in message
+
+
+def test_09_reasoning_labels_names_padding_trained_to_the_rows_end():
+    def to_the_end(ids):
+        labels = labels_of(ids)
+        for b, row in enumerate(ids.tolist()):
+            first = next(t for t in range(1, len(row)) if row[t - 1 : t + 1] == [1, 7])
+            keep = labels[b, first + 1 :] != -100
+            labels[b, first + 1 :] = torch.where(keep | (ids[b, first + 1 :] != 3), ids[b, first + 1 :], -100)
+            labels[b, first + 1 : first + 3] = labels_of(ids)[b, first + 1 : first + 3]
+        return labels
+
+    passed, message = run_check("09-reasoning-labels", to_the_end)
+    assert not passed and "row 0, t=11: padding (id 0) is trained" in message
+
+
+def test_09_reasoning_labels_names_the_4_of_an_empty_block_trained_alone():
+    def skip_3_only(ids):
+        labels = labels_of(ids)
+        labels[(ids == 4) & (torch.roll(ids, 1, 1) == 3)] = 4
+        return labels
+
+    passed, message = run_check("09-reasoning-labels", skip_3_only)
+    assert not passed and "row 0, t=7: the 4 of an empty block is trained though its 3 is not" in message
+
+
+def test_09_reasoning_labels_names_a_user_turn_trained_after_the_answer():
+    def past_the_end(ids):
+        labels = labels_of(ids)
+        for b, row in enumerate(ids.tolist()):
+            last = max(t for t, y in enumerate(labels[b].tolist()) if y != -100)
+            real = [t for t in range(last + 1, len(row)) if row[t] != 0]
+            labels[b, real] = ids[b, real]
+        return labels
+
+    passed, message = run_check("09-reasoning-labels", past_the_end)
+    assert not passed and "row 2, t=10: trained after the answer's 2: a user turn is not the model's text" in message

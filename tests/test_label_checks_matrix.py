@@ -1,8 +1,15 @@
 """label_checks on realistic batches: chats rendered by four template families (ChatML, Llama-3-style
 headers, Gemma-style turns, a ChatML with a `<think>` block, and a Mistral-style `[INST]` one) with
-tokenizers trained here in memory, labels from each template's `{% generation %}` block, then padded,
-truncated or packed the way trainers do it. Each batch is sound or carries one common bug, and must get
-exactly the set of tags written beside it: no more, no less.
+tokenizers trained here in memory, labels from each template's `{% generation %}` block, and plain-text
+prompt-completion rows labelled as trl does it; then padded, truncated or packed the way trainers do it.
+Each batch is sound or carries one common bug, and must get exactly the set of tags written beside it: no
+more, no less.
+
+Prompt-completion rows follow trl 1.16.0's SFTTrainer for a non-conversational dataset
+(trl/trainer/sft_trainer.py): it appends the EOS token to each completion (lines 1292-1297), tokenizes the
+prompt and prompt + completion, and trains from where the two diverge (`common_prefix_length`, lines
+1341-1367); `completion_only_loss=None`, the default, means completion-only loss for such a dataset
+(trl/trainer/sft_config.py, lines 261-272).
 
 The layouts follow trl 1.16.0's `DataCollatorForLanguageModeling` (trl/trainer/sft_trainer.py): it pads
 input_ids with the pad id and labels with -100, by position (lines 195-203); with `padding_free` it
@@ -29,6 +36,16 @@ SPECIAL = ["<|pad|>", "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|begin_of
            "<eos>", "<pad>", "<s>", "</s>", "[INST]", "[/INST]", "<tool>", "</tool>"]  # fmt: skip
 
 
+TEXT = [  # (prompt, completion): trl's documentation example (prompts that end alike, one ending in a word that
+    ("The sky is", " blue"),  # starts another completion), then two prompt formats, with and without a newline
+    ("The sun is", " hot"),
+    ("The fish is", " red"),
+    ("The moon is red", ", not blue."),
+    ("What is red plus cat?\nAnswer:", " red cat"),
+    ("What is sun plus moon?\nAnswer:\n", "sun moon"),
+]
+
+
 @functools.cache
 def tokenizer(kind):
     """A BPE tokenizer trained here: 'byte' is byte-level (GPT-2, Llama-3, Qwen), 'meta' is Metaspace
@@ -49,7 +66,7 @@ def tokenizer(kind):
             f"model\n{b} then {a}.\n\n{a}",
             f" [INST] {a} ",
         )
-    ]
+    ] + [prompt + completion for prompt, completion in TEXT]  # the plain prompt-completion rows' own characters
     alphabet = pre_tokenizers.ByteLevel.alphabet() if kind == "byte" else []
     bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=600, special_tokens=SPECIAL,
                                                         initial_alphabet=alphabet, show_progress=False))  # fmt: skip
@@ -64,13 +81,17 @@ END = {
     "gemma": "<end_of_turn>",
     "mistral": "</s>",
 }
-KIND = {"chatml": "byte", "think": "byte", "llama3": "byte", "gemma": "meta", "mistral": "meta"}
+KIND = {"chatml": "byte", "think": "byte", "llama3": "byte", "gemma": "meta", "mistral": "meta", "text": "byte",
+        "text-meta": "meta"}  # fmt: skip
+END |= {"text": "<|endoftext|>", "text-meta": "</s>"}  # plain prompt-completion: the EOS trl appends
 NEVER = {  # the template's own tokens, never a target (the pad is added when it differs from the end)
     "chatml": ["<|im_start|>"],
     "think": ["<|im_start|>"],
     "llama3": ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>"],
     "gemma": ["<bos>", "<start_of_turn>"],
     "mistral": ["<s>", "[INST]", "[/INST]"],
+    "text": [],
+    "text-meta": [],
 }
 HEADER = {  # (text before the whole chat, a turn's header for a role, the text after a turn's end)
     "chatml": ("", "<|im_start|>{{ m['role'] }}\n", "{{ '\\n' }}"),
@@ -137,6 +158,16 @@ def encode(family, chat, **options):
     return ids, [i if keep else -100 for i, keep in zip(ids, enc["assistant_masks"], strict=True)]
 
 
+def encode_text(family, prompt, completion, end=True):
+    """(ids, labels) of a plain prompt-completion row, as trl builds it: the EOS appended to the completion, and
+    trained from where the prompt's tokens and the whole row's diverge."""
+    tok = tokenizer(KIND[family])
+    prompt_ids = tok(prompt)["input_ids"]
+    ids = tok(prompt + completion + (END[family] if end else ""))["input_ids"]
+    shared = next((k for k, (a, b) in enumerate(zip(prompt_ids, ids, strict=False)) if a != b), len(prompt_ids))
+    return ids, [-100] * shared + ids[shared:]
+
+
 def pad(examples, pad_id, side="right"):
     """What a padding collator returns: ids padded with pad_id, labels with -100, an attention_mask."""
     width = max(len(ids) for ids, _ in examples)
@@ -177,10 +208,11 @@ def build(family, layout="right", bug=None, turns=1):
     template_options = dict(
         end_inside=bug != "end-outside", last_only="last-only" in layout, empty_inside=bug == "empty-think-inside"
     )
-    examples = [
-        encode(family, chat, **template_options)
-        for chat in chats(turns, reasoning=family == "think" and bug != "empty-think-inside", tool=layout == "tool")
-    ]
+    if family.startswith("text"):  # plain prompt-completion rows; no-eos: a pipeline that does not append the EOS
+        examples = [encode_text(family, prompt, completion, end=bug != "no-eos") for prompt, completion in TEXT]
+    else:
+        reasoning = family == "think" and bug != "empty-think-inside"
+        examples = [encode(family, chat, **template_options) for chat in chats(turns, reasoning, tool=layout == "tool")]
     if bug == "shifted":  # targets x[1:] passed as labels: the model shifts again
         examples = [(ids, labels[1:] + [-100]) for ids, labels in examples]
     if bug == "user-turns-trained":  # trained from the first answer header on: later user turns too
@@ -276,6 +308,27 @@ CASES += [  # (family, layout, bug, the tags it must get)
     ("chatml", "packed", "prompt-fills-budget", {"no-target"}),
     ("chatml", "right-eos", "full-text-pad-masked-by-value", {"end-not-trained"}),
 ]
+TEXT_LAYOUTS = ["right", "left", "right-eos", "left-eos", "nomask-eos", "padfree-eos", "packed", "packed-nobound",
+                "keep-end"]  # fmt: skip
+CASES += [(family, layout, None, set()) for family in ("text", "text-meta") for layout in TEXT_LAYOUTS]
+CASES += [  # plain prompt-completion rows, each with a bug
+    ("text", "right-eos", "pad-masked-by-value", {"end-not-trained"}),  # transformers' collator with pad = EOS
+    ("text-meta", "nomask-eos", "pad-masked-by-value", {"end-not-trained"}),
+    ("text", "right", "no-eos", {"no-end"}),  # a pipeline of your own that does not append the EOS
+    ("text-meta", "left", "no-eos", {"no-end"}),
+    ("text", "right", "shifted", {"shifted"}),
+    ("text", "right", "labels-are-ids", {"pad-kept", "never-train"}),
+    ("text", "right-eos", "labels-are-ids", {"pad-kept"}),
+    ("text", "right", "minus-one", {"out-of-range"}),
+    ("text", "right", "pad-not-resized", {"input-out-of-range"}),
+    ("text", "keep-start", None, {"no-end"}),
+    ("text", "keep-start:prompt", None, {"no-target", "no-end"}),  # 3 rows cut in the prompt, 1 in the answer
+    ("text", "packed", "full-text", {"cross-doc"}),
+    # A completion a token off in one row: plain rows have no chat turn, so [span-start] does not compare them
+    # (their prompts end in any token); summarize_labels shows each row's opening (the test below).
+    ("text", "right", "early", set()),
+    ("text-meta", "right-eos", "late", set()),
+]
 
 
 @pytest.mark.parametrize("family, layout, bug, tags", CASES, ids=lambda v: v if isinstance(v, str) else None)
@@ -289,7 +342,26 @@ def test_each_batch_gets_exactly_its_tags(family, layout, bug, tags):
 
 def test_the_matrix_has_at_least_40_batches_each_family_sound_and_broken():
     assert len(CASES) >= 40
-    assert all(any(c[0] == f and c[3] for c in CASES) for f in FAMILIES)
+    assert all(any(c[0] == f and c[3] for c in CASES) for f in [*FAMILIES, "text", "text-meta"])
+
+
+def test_a_plain_completion_a_token_off_is_not_compared_but_the_summary_shows_its_opening():
+    batch, options = build("text", "right", "early")
+    assert check_batch(batch, **options) == []
+    lines = summarize_labels(
+        batch["input_ids"], batch["labels"], batch["attention_mask"], decode=tokenizer("byte").decode
+    )
+    assert lines[1].endswith("the first opens The  sun [ is] [ hot]") and lines[0].endswith(
+        "sky  is [ blue] [<|endoftext|>]"
+    )
+
+
+def test_trl_documentation_example_prompts_that_end_alike_give_no_finding_as_trl_batches_them():
+    """trl's own prompt-completion example (the rows that made the old header comparison cry wolf): its last prompt
+    token ' is' is most rows' and ' red' ends one prompt and starts another completion."""
+    batch, options = build("text", "right-eos")
+    shown = show_labels(batch["input_ids"], batch["labels"], 3, decode=tokenizer("byte").decode)
+    assert shown.startswith("The moon is red[,][ not][ blue][.][<|endoftext|>]") and check_batch(batch, **options) == []
 
 
 def test_the_summary_shows_a_dropped_mask_as_every_token_trained():

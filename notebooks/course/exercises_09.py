@@ -37,22 +37,54 @@ def _check_fix_the_batch(fixed):
     raise AssertionError(f"row {b}, t={t} should be {FIX_WANT[b][t]}, got {fixed[b, t].item()}")
 
 
+# Exercise 2's batch: 1 <|im_start|>, 7 assistant, 6 user, 3 <think>, 4 </think>, 2 <|im_end|>, 0 pad; words 8 and up
+REASONING_IDS = [
+    [1, 6, 8, 2, 1, 7, 3, 4, 9, 10, 2] + [0] * 13,  # no reasoning: the empty block is template text
+    [1, 6, 8, 2, 1, 7, 3, 11, 12, 4, 9, 2] + [0] * 12,  # the model's own reasoning: trained
+    [1, 6, 8, 2, 1, 7, 3, 4, 9, 2, 1, 6, 10, 2] + [0] * 10,  # a user turn after the answer is not trained
+    [1, 6, 8, 2, 1, 7, 3, 4, *range(9, 25)],  # cut before its 2 (the longest row): trained to the row's end
+    [1, 6, 8, 2, 1, 7, 3, 11, 4, 9, 2, 1, 6, 7, 10, 2, 1, 7, 3, 4, 12, 2, 0, 0],  # two answers; a user writes 7
+]
+_ = -100
+REASONING_WANT = [
+    [_, _, _, _, _, _, _, _, 9, 10, 2] + [_] * 13,
+    [_, _, _, _, _, _, 3, 11, 12, 4, 9, 2] + [_] * 12,
+    [_, _, _, _, _, _, _, _, 9, 2, _, _, _, _] + [_] * 10,
+    [_, _, _, _, _, _, _, _, *range(9, 25)],
+    [_, _, _, _, _, _, 3, 11, 4, 9, 2, _, _, _, _, _, _, _, _, _, 12, 2, _, _],
+]
+
+
+def _reasoning_mistake(b, t, row, wanted, tokens):
+    """What is wrong at t, the first position of row b whose label differs from the wanted one."""
+    headers = [h for h in range(1, len(tokens)) if tokens[h - 1 : h + 1] == [1, 7]]  # where each `1 7` ends
+    turn = [h for h in headers if h < t]
+    if wanted[t] == -100:  # trained, and should not be
+        if tokens[t] == 0:
+            return f"row {b}, t={t}: padding (id 0) is trained; a turn ends at its 2, and padding is never trained"
+        if tokens[t : t + 2] == [1, 7] or tokens[t - 1 : t + 1] == [1, 7]:
+            return f"row {b}: the header 1 7 is trained; it is written by the template"
+        if tokens[t : t + 2] == [3, 4]:
+            return f"row {b}: the empty <think></think> block (ids 3 4) is trained; it is template text"
+        if tokens[t - 1 : t + 1] == [3, 4] and row[t - 1] == -100:
+            return f"row {b}, t={t}: the 4 of an empty block is trained though its 3 is not: skip both ids of `3 4`"
+        user = max(k for k in range(t) if tokens[k] == 2)  # the answer's end, or the end of the user turn before
+        if 7 in tokens[user:t] and not any(user < h < t for h in headers):
+            return f"row {b}, t={t}: a 7 in a user's text opened a turn: the header is `1 7`, both ids, not 7 alone"
+        return f"row {b}, t={t}: trained after the answer's 2: a user turn is not the model's text; stop at the 2"
+    if len(turn) >= 2 and all(row[k] == -100 for k in range(turn[-1] + 1, len(row)) if wanted[k] != -100):
+        return f"row {b}: the second assistant turn (after the second `1 7`, t={turn[-1]}) is not trained"
+    if tokens[t] == 2:
+        return f"row {b}: the end token 2 at t={t} is not trained; the model would never stop"
+    if b == 1 and row[6] == -100:
+        return "row 1: the model's own reasoning block (3 11 12 4) should be trained"
+    if 2 not in tokens[turn[-1] :]:
+        return f"row {b}: a turn cut before its end token 2 is still the model's own text: train it to the row's end"
+    return f"row {b}: expected {wanted}, got {row}"
+
+
 def _check_reasoning_labels(reasoning_labels):
-    # 1 <|im_start|>, 7 assistant, 6 user, 3 <think>, 4 </think>, 2 <|im_end|>, 0 pad; words 8 and up
-    ids = torch.tensor(
-        [
-            [1, 6, 8, 2, 1, 7, 3, 4, 9, 10, 2, 0, 0, 0],  # no reasoning: the empty block is template text
-            [1, 6, 8, 2, 1, 7, 3, 11, 12, 4, 9, 2, 0, 0],  # the model's own reasoning: trained
-            [1, 6, 8, 2, 1, 7, 3, 4, 9, 2, 1, 6, 10, 2],  # a user turn after the answer is not trained
-            [1, 6, 8, 2, 1, 7, 3, 4, 9, 10, 11, 12, 13, 14],  # cut before its 2: trained to the row's end
-        ]
-    )
-    want = [
-        [-100, -100, -100, -100, -100, -100, -100, -100, 9, 10, 2, -100, -100, -100],
-        [-100, -100, -100, -100, -100, -100, 3, 11, 12, 4, 9, 2, -100, -100],
-        [-100, -100, -100, -100, -100, -100, -100, -100, 9, 2, -100, -100, -100, -100],
-        [-100, -100, -100, -100, -100, -100, -100, -100, 9, 10, 11, 12, 13, 14],
-    ]
+    ids = torch.tensor(REASONING_IDS)
     before = ids.clone()
     got = reasoning_labels(ids)
     assert isinstance(got, torch.Tensor), f"expected a tensor, got {type(got).__name__}"
@@ -61,25 +93,13 @@ def _check_reasoning_labels(reasoning_labels):
         f"labels should have the shape of input_ids, {tuple(ids.shape)}, got {tuple(got.shape)}"
     )
     assert got.dtype == torch.long, f"labels should be int64 (torch.long), got {got.dtype}"
-    for b, (row, wanted) in enumerate(zip(got.tolist(), want, strict=True)):
+    for b, (row, wanted, tokens) in enumerate(zip(got.tolist(), REASONING_WANT, REASONING_IDS, strict=True)):
         if row == wanted:
             continue
         if row[1:] == wanted[:-1] or row[:-1] == wanted[1:]:
             raise AssertionError(f"row {b} is shifted by one: labels line up with input_ids; the model shifts them")
-        if b != 1 and row[6:8] == [3, 4]:
-            raise AssertionError(f"row {b}: the empty <think></think> block (ids 3 4) is trained; it is template text")
-        if b == 1 and row[6] == -100:
-            raise AssertionError("row 1: the model's own reasoning block (3 11 12 4) should be trained")
-        if 2 not in wanted:
-            raise AssertionError(
-                f"row {b}: a turn cut before its end token 2 is still the model's own text: train it to the row's end"
-            )
-        end = wanted.index(2)
-        if row[end] != 2:
-            raise AssertionError(f"row {b}: the end token 2 at t={end} is not trained; the model would never stop")
-        if row[5] != -100 or row[4] != -100:
-            raise AssertionError(f"row {b}: the header 1 7 is trained; it is written by the template")
-        raise AssertionError(f"row {b}: expected {wanted}, got {row}")
+        t = next(t for t, (y, w) in enumerate(zip(row, wanted, strict=True)) if y != w)
+        raise AssertionError(_reasoning_mistake(b, t, row, wanted, tokens))
 
 
 # name: (checker, the hint shown after a first wrong attempt)
@@ -90,6 +110,6 @@ EXERCISES = {
     ),
     "09-reasoning-labels": (
         _check_reasoning_labels,
-        "walk each row after a `1 7` header up to its 2; skip a 3 directly followed by 4, and that 4",
+        "walk each row; after every `1 7` header, train up to its 2; skip a 3 directly followed by 4, and that 4",
     ),
 }
