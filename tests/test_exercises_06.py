@@ -101,6 +101,32 @@ def test_06_assistant_labels_names_a_labelled_header():
     assert not passed and "assistant header is labelled" in message
 
 
+def test_06_assistant_labels_names_a_dropped_cut_off_turn():
+    def only_closed_turns(input_ids, assistant_id, end_id):
+        labels = torch.full_like(input_ids, -100)
+        for b, row in enumerate(input_ids.tolist()):
+            start = None
+            for t, token in enumerate(row):
+                if token == assistant_id:
+                    start = t + 1
+                elif token == end_id and start is not None:
+                    labels[b, start : t + 1] = input_ids[b, start : t + 1]  # written only once the turn ends
+                    start = None
+        return labels
+
+    passed, message = run_check("06-assistant-labels", only_closed_turns)
+    assert not passed and "cut off by truncation" in message
+
+
+def test_06_assistant_labels_names_minus_one_for_ignored_labels():
+    def with_minus_one(input_ids, assistant_id, end_id):
+        inside = _per_row_state(input_ids, assistant_id, end_id)
+        return torch.where(inside, input_ids, torch.full_like(input_ids, -1))  # the -1 trick's sentinel
+
+    passed, message = run_check("06-assistant-labels", with_minus_one)
+    assert not passed and "use -100" in message
+
+
 def _pack(docs):
     row = dict(
         input_ids=[token for doc in docs for token in doc],
@@ -146,7 +172,12 @@ def test_06_pack_names_documents_changed_in_place():
 
 def _allowed(position_ids, causal=True, rule="library"):
     pos = position_ids[0]
-    starts = {"library": torch.diff(pos, prepend=pos[:1] - 1) != 1, "zero": pos == 0, "none": pos != pos}[rule]
+    starts = {
+        "library": torch.diff(pos, prepend=pos[:1] - 1) != 1,
+        "zero": pos == 0,
+        "none": pos != pos,
+        "not-increasing": torch.diff(pos, prepend=pos[:1] - 1) <= 0,  # misses positions that jump upward
+    }[rule]
     document = starts.long().cumsum(0)
     allowed = document[:, None] == document[None, :]
     return allowed & torch.ones_like(allowed).tril() if causal else allowed
@@ -173,12 +204,28 @@ def test_06_block_mask_accepts_other_numbers_that_swamp_a_score(blocked):
         (lambda p: _additive(_allowed(p, rule="none")), "plain causal mask"),
         (lambda p: _additive(_allowed(p, causal=False)), "keep the causal triangle"),
         (lambda p: _additive(~_allowed(p)), "inverted"),
-        (lambda p: _additive(_allowed(p), blocked=-100.0), "too small"),
+        (lambda p: _additive(_allowed(p, rule="not-increasing")), "positions that jump upward"),
+        (lambda p: _additive(_allowed(p), blocked=-100.0), "not negative enough"),
+        (lambda p: _additive(_allowed(p), blocked=-1e4), "not negative enough"),  # BERT's classic value
+        (lambda p: _additive(_allowed(p), blocked=torch.finfo(torch.float16).min), "not negative enough"),
         (lambda p: _additive(_allowed(p), blocked=1.0), "blocks nothing"),
         (lambda p: _additive(_allowed(p), dtype=torch.float64), "float32"),
         (lambda p: _additive(_allowed(p))[0, 0], "shape (1, 1,"),
     ],
-    ids=["bool", "zero-rule", "causal-only", "not-causal", "inverted", "minus-100", "plus-one", "float64", "2-D"],
+    ids=[
+        "bool",
+        "zero-rule",
+        "causal-only",
+        "not-causal",
+        "inverted",
+        "not-increasing-rule",
+        "minus-100",
+        "minus-1e4",
+        "float16-min",
+        "plus-one",
+        "float64",
+        "2-D",
+    ],
 )
 def test_06_block_mask_names_the_mistake(answer, named):
     passed, message = run_check("06-block-mask", answer)

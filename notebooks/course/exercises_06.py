@@ -21,6 +21,18 @@ def _first_turn_only(wanted):
     return rows
 
 
+def _cut_off_dropped(wanted, input_ids, end_id=13):
+    """``wanted`` with each turn that truncation cut off (kept to the row's end, no end token) set to -100."""
+    rows = []
+    for row, ids in zip(wanted, input_ids.tolist(), strict=True):
+        t = len(row)
+        if ids[-1] != end_id:
+            while t > 0 and row[t - 1] != -100:
+                t -= 1
+        rows.append(row[:t] + [-100] * (len(row) - t))
+    return rows
+
+
 def _carried_into(wanted):
     """The rows that a turn left open at the end of the row before would leak into (first index), or None."""
     for r in range(1, len(wanted)):
@@ -75,6 +87,11 @@ def _check_assistant_labels(assistant_labels):
         if got.tolist() == wanted:
             continue
         message = f"for input_ids {input_ids.tolist()} expected {wanted}, got {got.tolist()}"
+        if got.masked_fill(got == -1, -100).tolist() == wanted:
+            raise AssertionError(
+                message + " (-1 marks the ignored labels: transformers ignores -100, which its loss, the Trainer's"
+                " count and its collators all assume; use -100)"
+            )
         ends = torch.tensor(wanted).masked_fill(input_ids == 13, -100).tolist()  # the end tokens dropped
         headers = torch.where(input_ids == 12, input_ids, torch.tensor(wanted)).tolist()  # the headers kept
         carried = _carried_into(wanted)
@@ -84,6 +101,11 @@ def _check_assistant_labels(assistant_labels):
             message += (
                 f" (row {carried} starts inside an assistant turn: the turn cut off at the end of row {carried - 1}"
                 " ran on into it. Reset at each row (along dim=1 if vectorised): turns never cross rows)"
+            )
+        elif got.tolist() == _cut_off_dropped(wanted, input_ids) != wanted:
+            message += (
+                " (the turn cut off by truncation is -100: it has no end token, but its tokens are still the"
+                " assistant's; keep them to the end of the row)"
             )
         elif got.tolist() == _first_turn_only(wanted):
             message += (
@@ -137,6 +159,7 @@ def _check_block_mask(block_mask):
         [0, 1, 0, 0, 1, 2],  # a one-token document in the middle
         [0, 1, 2, 3],  # one document: a plain causal mask
         [2, 3, 4, 2, 3],  # positions that start at 2, as DataCollatorWithFlattening(position_ids_start=2) gives
+        [0, 1, 5, 6],  # positions that jump upward: a new document too (1 is not followed by 2)
     ]
     for row in cases:
         position_ids = torch.tensor([row])
@@ -162,8 +185,19 @@ def _check_block_mask(block_mask):
         if torch.equal(zero, want):
             worst = mask[~want].max().item()
             message = f"for position_ids {[row]} a blocked entry is {worst:.3g}: "
-            message += "added to a score, a number that is not negative blocks nothing" if worst >= 0 else "too small"
+            message += (
+                "added to a score, a number that is not negative blocks nothing"
+                if worst >= 0
+                else "not negative enough to outweigh every score"
+            )
             message += "; use torch.finfo(torch.float32).min (or -inf), so that it outweighs any score"
+        elif torch.equal(zero, _allowed(pos, torch.diff(pos, prepend=pos[:1]) < 0)) or torch.equal(
+            zero, _allowed(pos, torch.diff(pos, prepend=pos[:1]) <= 0)
+        ):
+            message += (
+                " (a new document only where a position does not increase: positions that jump upward, 1 then 5,"
+                " start one too; a document starts wherever a position is not the one before plus 1)"
+            )
         elif torch.equal(zero, _allowed(pos, pos == 0)):
             message += (
                 " (a new document only where a position is 0: positions need not start at 0; a document starts"
