@@ -99,7 +99,7 @@ def test_check_prints_one_pass_line_for_a_right_answer(capsys):
 def test_check_prints_what_is_off_and_a_hint_for_a_wrong_answer(capsys):
     check("00-predict-the-loss", 2000 / 6)
     out = capsys.readouterr().out
-    assert out.startswith("TRY AGAIN 00-predict-the-loss: not yet. 333.33 divides by all 6 positions")
+    assert out.startswith("TRY AGAIN 00-predict-the-loss: not yet. 333.33 is either the gist's number")
     assert "Hint: " in out and out.count("\n") == 1
 
 

@@ -14,6 +14,11 @@ def test_00_mask_prefix_refuses_float_targets():
     assert not passed and "class ids" in message
 
 
+def test_00_predict_the_loss_names_both_sources_of_333():
+    passed, message = run_check("00-predict-the-loss", 333.33)
+    assert not passed and "the gist's number" in message and "2000 / 6" in message
+
+
 def test_00_predict_the_loss_recognises_the_sum():
     assert "2000 is the sum" in run_check("00-predict-the-loss", 2000)[1]
 

@@ -40,3 +40,24 @@ def test_03_masked_mean_accepts_boolean_selection():
 
     assert run_check("03-masked-mean", selected)[0]
     assert run_check("03-masked-mean", _masked_mean)[0]
+
+
+def test_03_masked_mean_refuses_passing_ignore_index_through():
+    def passed_through(logits, target, ignore_index=-100):
+        return F.cross_entropy(logits, target, ignore_index=ignore_index)
+
+    def through_the_module(logits, target, ignore_index=-100):
+        return torch.nn.CrossEntropyLoss(ignore_index=ignore_index)(logits, target)
+
+    for answer in (passed_through, through_the_module):
+        passed, message = run_check("03-masked-mean", answer)
+        assert not passed and "without passing ignore_index" in message and "ignore_index=-1" in message
+
+
+def test_03_masked_mean_accepts_the_loss_module_with_a_mask():
+    def with_module(logits, target, ignore_index=-100):
+        kept = target != ignore_index
+        losses = torch.nn.CrossEntropyLoss(reduction="none")(logits, torch.where(kept, target, 0))
+        return (losses * kept).sum() / kept.sum()
+
+    assert run_check("03-masked-mean", with_module)[0]

@@ -5,6 +5,8 @@ that says what differs. A blank answer (None, or a function that still returns N
 a checker: the front door says it is not answered yet.
 """
 
+import contextlib
+import inspect
 import math
 
 import torch
@@ -26,13 +28,44 @@ def _check_out_of_range(answer):
         )
 
 
+@contextlib.contextmanager
+def _ignore_index_arguments():
+    """While active, F.cross_entropy and F.nll_loss (which nn.CrossEntropyLoss and nn.NLLLoss call) record
+    each ignore_index they are given, the default -100 included, in the list it yields."""
+    given, originals = [], {name: getattr(F, name) for name in ("cross_entropy", "nll_loss")}
+
+    def recording(name, original):
+        signature = inspect.signature(original)
+
+        def loss(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            given.append((name, bound.arguments.get("ignore_index", -100)))
+            return original(*args, **kwargs)
+
+        return loss
+
+    for name, original in originals.items():
+        setattr(F, name, recording(name, original))
+    try:
+        yield given
+    finally:
+        for name, original in originals.items():
+            setattr(F, name, original)
+
+
 def _check_masked_mean(answer):
     gen = torch.Generator().manual_seed(3)
     for ignore_index in (-100, -1, 0):
         logits = torch.randn(7, 5, generator=gen).requires_grad_()
         target = torch.tensor([3, ignore_index, 1, 4, ignore_index, 2, 0 if ignore_index else 1])
         expected = F.cross_entropy(logits, target, ignore_index=ignore_index)
-        got = answer(logits, target, ignore_index=ignore_index)
+        with _ignore_index_arguments() as given:
+            got = answer(logits, target, ignore_index=ignore_index)
+        passed_on = [name for name, value in given if value == ignore_index != -100]
+        assert not passed_on, (
+            f"masked_cross_entropy passed ignore_index={ignore_index} on to F.{passed_on[0]}, which then skipped "
+            "those targets for you: the exercise is to skip them with a mask, without passing ignore_index"
+        )
         assert isinstance(got, torch.Tensor), f"expected a tensor, got {type(got).__name__}"
         assert math.isclose(got.item(), expected.item(), rel_tol=1e-5), (
             f"for ignore_index={ignore_index} expected {expected.item():.4f}, got {got.item():.4f}"
