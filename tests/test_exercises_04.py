@@ -78,3 +78,25 @@ def test_04_micro_batch_loss_rejects_guarded_means_over_the_micro_batches():
         return F.cross_entropy(logits, target, reduction="sum") / kept.clamp(min=1) / 3
 
     assert not run_check("04-micro-batch-loss", guarded_means)[0]
+
+
+def test_04_weighted_mean_names_clamp_min_1_on_a_sum_of_weights_below_1():
+    # Section 7: clamp(min=1) suits a count, but the kept weights can sum to less than 1 (here 0.085).
+    def clamped(losses, target, weight, ignore_index=-100):
+        return losses.sum() / weight[target[target != ignore_index]].sum().clamp(min=1)
+
+    passed, message = run_check("04-weighted-mean", clamped)
+    assert not passed and "clamp(min=1)" in message and "0.085" in message and "guard only 0" in message
+
+
+def test_04_weighted_mean_accepts_guards_that_leave_a_sum_below_1_alone():
+    def guarded_at_zero(losses, target, weight, ignore_index=-100):
+        kept_weight = weight[target[target != ignore_index]].sum()
+        return losses.sum() / torch.where(kept_weight > 0, kept_weight, 1)
+
+    def tiny_clamp(losses, target, weight, ignore_index=-100):
+        return losses.sum() / weight[target[target != ignore_index]].sum().clamp(min=1e-12)
+
+    for answer in (guarded_at_zero, tiny_clamp):
+        passed, message = run_check("04-weighted-mean", answer)
+        assert passed, message

@@ -165,3 +165,64 @@ def test_07_chunked_eval_loss_accepts_detached_inputs_with_gradients_on():
 
     passed, message = run_check("07-chunked-eval-loss", detached_inputs)
     assert passed, message
+
+
+def test_07_chunked_eval_loss_catches_chunks_put_back_together():
+    # Each projection covers a chunk, but torch.cat rebuilds all kept rows x vocabulary before one loss.
+    def concatenated_logits(hidden, weight, targets, chunk_size):
+        mask = targets != -100
+        with torch.no_grad():
+            logits = torch.cat([h @ weight.T for h in hidden[mask].split(chunk_size)])
+            return F.cross_entropy(logits, targets[mask], reduction="sum") / mask.sum().clamp(min=1)
+
+    def concatenated_log_probs(hidden, weight, targets, chunk_size):
+        mask = targets != -100
+        with torch.no_grad():
+            log_probs = torch.cat([(h @ weight.T).log_softmax(dim=-1) for h in hidden[mask].split(chunk_size)])
+            return -log_probs.gather(1, targets[mask][:, None]).sum() / mask.sum().clamp(min=1)
+
+    for answer in (concatenated_logits, concatenated_log_probs):
+        passed, message = run_check("07-chunked-eval-loss", answer)
+        assert not passed and "rows x the vocabulary was built" in message and "torch.cat" in message
+
+
+def test_07_chunked_eval_loss_names_the_mean_of_chunk_means():
+    def mean_of_means(hidden, weight, targets, chunk_size):
+        mask = targets != -100
+        with torch.no_grad():
+            means = [
+                F.cross_entropy(h @ weight.T, y)
+                for h, y in zip(hidden[mask].split(chunk_size), targets[mask].split(chunk_size), strict=True)
+            ]
+        return torch.stack(means).mean() if mask.any() else torch.zeros(())
+
+    passed, message = run_check("07-chunked-eval-loss", mean_of_means)
+    assert not passed and "the mean of the chunks' means" in message and "[3, 3, 1]" in message
+
+
+def test_07_chunked_eval_loss_explains_the_nan_of_an_empty_chunk_mean():
+    # Each chunk's mean times its length is right when something is kept; with nothing kept, the empty tensor
+    # splits into one empty chunk, whose 'mean' is nan, and nan x 0 is nan.
+    def mean_times_length(hidden, weight, targets, chunk_size):
+        mask = targets != -100
+        total = torch.zeros(())
+        with torch.no_grad():
+            for h, y in zip(hidden[mask].split(chunk_size), targets[mask].split(chunk_size), strict=True):
+                total += F.cross_entropy(h @ weight.T, y) * len(y)
+        return total / mask.sum().clamp(min=1)
+
+    passed, message = run_check("07-chunked-eval-loss", mean_times_length)
+    assert not passed and "one empty chunk" in message and "reduction='sum'" in message
+
+
+def test_07_chunked_eval_loss_accepts_a_transposed_weight_and_one_hot_targets_per_chunk():
+    def one_hot_per_chunk(hidden, weight, targets, chunk_size):
+        mask = targets != -100
+        total, weight_t = torch.zeros(()), weight.T  # (hidden size) x vocabulary, no larger than a chunk here
+        with torch.no_grad():
+            for h, y in zip(hidden[mask].split(chunk_size), targets[mask].split(chunk_size), strict=True):
+                total -= (F.one_hot(y, weight.shape[0]) * (h @ weight_t).log_softmax(dim=-1)).sum()
+        return total / mask.sum().clamp(min=1)
+
+    passed, message = run_check("07-chunked-eval-loss", one_hot_per_chunk)
+    assert passed, message

@@ -1029,6 +1029,20 @@ QUOTES = [
         shown="",
     ),
     Quote(
+        notebook="07_masked_loss_at_scale.ipynb",
+        library="transformers",
+        version="5.23.0",
+        file="transformers/modeling_utils.py",
+        line=5111,
+        text=(
+            "if isinstance(logits_to_keep, torch.Tensor) and logits_to_keep.ndim == 2:",
+            "if logits_to_keep.dtype == torch.bool:",
+            "return hidden_states[logits_to_keep]",
+            "return torch.take_along_dim(hidden_states, logits_to_keep[..., None], dim=1)",
+        ),
+        shown="hidden_states[logits_to_keep]",
+    ),
+    Quote(
         notebook="04_reduction_modes.ipynb",
         library="transformers",
         version="5.23.0",

@@ -30,13 +30,15 @@ def _check_weighted_mean(answer):
     )
     cases += (([2, 0, 1, 0, 2, 1], 0, logits),)  # the sentinel is a real class id, as a pad id can be
     cases += (([2, -100, 0, -100, 2, 1], -100, right),)  # a kept target predicted right: loss 0, weight counted
-    for ids, ignore, scores in cases:
+    cases = tuple((*case, weight) for case in cases)
+    cases += (([2, -100, 0, -100, 2, 1], -100, logits, weight / 100),)  # kept weights sum to 0.085, below 1
+    for ids, ignore, scores, weight in cases:
         target = torch.tensor(ids)
         losses = F.cross_entropy(scores, target, weight=weight, ignore_index=ignore, reduction="none")
         want = F.cross_entropy(scores, target, weight=weight, ignore_index=ignore).item()
         got = answer(losses, target, weight, ignore)
         assert isinstance(got, torch.Tensor), f"expected a tensor, got {type(got).__name__}"
-        case = f"for targets {ids}, weight {weight.tolist()} and ignore_index={ignore}"
+        case = f"for targets {ids}, weight {[round(w, 4) for w in weight.tolist()]} and ignore_index={ignore}"
         if scores is right:
             case += " (position 0 predicts its target 2 at score 1000, so its loss is 0)"
         kept = target != ignore
@@ -50,6 +52,12 @@ def _check_weighted_mean(answer):
             case += (
                 ": that finds the kept targets by a non-zero loss, but a kept target predicted right has a loss of "
                 "0 and its weight still counts; find them with target != ignore_index"
+            )
+        kept_weight = weight[target[kept]].sum().item()
+        if 0 < kept_weight < 1 and abs(got.item() - losses.sum().item()) < 1e-5:
+            case += (
+                f": that lifts the sum of the kept weights to at least 1 (clamp(min=1)), but here it is "
+                f"{kept_weight:.3f}, a real denominator below 1; guard only 0 (section 7)"
             )
         assert abs(got.item() - want) < 1e-5, f"{case}; expected {want:.4f}, got {got.item():.4f}"
 

@@ -60,18 +60,22 @@ _PRODUCTS |= {"inner"}  # torch.inner(hidden, weight) is hidden @ weight.T
 
 class _Projections(torch.overrides.TorchFunctionMode):
     """Records the rows of every matrix product with a vocabulary-sized dimension (logits, or their transpose),
-    and whether one of them was recorded for a backward pass (gradients on: autograd keeps what it needs)."""
+    and whether one of them was recorded for a backward pass (gradients on: autograd keeps what it needs);
+    and the rows of the largest tensor of any kind with a vocabulary-sized dimension (logits, log-probabilities,
+    or chunks of them put back together)."""
 
     def __init__(self, vocab):
         super().__init__()
-        self.vocab, self.rows, self.with_grad = vocab, [], False
+        self.vocab, self.rows, self.with_grad, self.widest = vocab, [], False, 0
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         name = getattr(func, "__name__", "")
-        if name in _PRODUCTS and isinstance(out, torch.Tensor) and self.vocab in out.shape:
-            self.rows.append(out.numel() // self.vocab)
-            self.with_grad |= out.requires_grad
+        if isinstance(out, torch.Tensor) and self.vocab in out.shape:
+            self.widest = max(self.widest, out.numel() // self.vocab)
+            if name in _PRODUCTS:
+                self.rows.append(out.numel() // self.vocab)
+                self.with_grad |= out.requires_grad
         return out
 
 
@@ -79,8 +83,9 @@ def _check_chunked_eval_loss(answer):
     gen = torch.Generator().manual_seed(8)
     vocab, chunk = 50, 3
     for kept in (torch.tensor([1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1]).bool(), torch.zeros(11, dtype=torch.bool)):
-        hidden = torch.randn(11, 4, generator=gen).requires_grad_()  # as a model's: they require gradients
-        weight = torch.randn(vocab, 4, generator=gen).requires_grad_()
+        # hidden size 3, not above chunk: weight.T, a (hidden size) x vocabulary tensor, is no larger than a chunk
+        hidden = torch.randn(11, chunk, generator=gen).requires_grad_()  # as a model's: they require gradients
+        weight = torch.randn(vocab, chunk, generator=gen).requires_grad_()
         targets = torch.randint(0, vocab, (11,), generator=gen).masked_fill(~kept, -100)
         probe = _Projections(vocab)
         with probe:
@@ -90,7 +95,21 @@ def _check_chunked_eval_loss(answer):
         assert isinstance(loss, torch.Tensor) and loss.numel() == 1, f"{case}, return a scalar tensor"
         with torch.no_grad():
             want = F.cross_entropy(hidden @ weight.T, targets, reduction="sum") / max(n, 1)
+            chunks = zip(hidden[kept].split(chunk), targets[kept].split(chunk), strict=True)
+            mean_of_means = torch.stack([F.cross_entropy(h @ weight.T, y) for h, y in chunks]).mean()
+        if n == 0:
+            assert torch.isfinite(loss), (
+                f"{case} your loss is {loss.item()}: guard the count (and if you score the chunks with "
+                "reduction='mean': an empty tensor still splits into one empty chunk, whose 'mean' is nan; use "
+                "reduction='sum')"
+            )
         assert torch.isfinite(loss), f"{case} your loss is {loss.item()}: guard the count"
+        if torch.allclose(loss, mean_of_means, atol=1e-5) and not torch.allclose(loss, want, atol=1e-5):
+            raise AssertionError(
+                f"{case} your loss is {loss.item():.4f}, the mean of the chunks' means: chunks of "
+                f"{[len(y) for y in targets[kept].split(chunk)]} kept rows then weigh alike; add up the chunks' summed "
+                f"losses and divide by the kept count (the token mean is {want.item():.4f})"
+            )
         assert torch.allclose(loss, want, atol=1e-5), (
             f"{case} your loss is {loss.item():.4f}; the token mean is {want.item():.4f}"
         )
@@ -102,6 +121,11 @@ def _check_chunked_eval_loss(answer):
         )
         assert max(probe.rows, default=0) <= chunk, (
             f"one projection covers {max(probe.rows)} rows, more than chunk_size"
+        )
+        assert probe.widest <= chunk, (
+            f"{case} a tensor of {probe.widest} rows x the vocabulary was built (torch.cat of the chunks' logits or "
+            "log-probabilities?): it holds the scores of all those rows at once, which chunking is meant to avoid; "
+            "score each chunk and add up the chunks' summed losses"
         )
         assert probe.rows or n == 0, (
             f"{case} the checker saw no matrix product with a vocabulary-sized output; compute the logits with "
