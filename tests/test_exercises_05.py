@@ -308,3 +308,107 @@ def test_05_skip_empty_step_accepts_a_returned_loss_detached_from_the_graph():
 
     passed, message = run_check("05-skip-empty-step", detached)
     assert passed, message
+
+
+def _response_labels_kept(low, high):
+    """Labels that keep the targets t with prompt_len + low <= t < seq_len + high: the solution is (-1, -1)."""
+
+    def labels(seqs, prompt_lens, seq_lens):
+        x, y = seqs[:, :-1], seqs[:, 1:].clone()
+        t = torch.arange(y.shape[1])
+        keep = (t >= prompt_lens[:, None] + low) & (t < seq_lens[:, None] + high)
+        return x, y.masked_fill(~keep, -100)
+
+    return labels
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "named"),
+    [
+        (0, -1, "the first response token is masked"),  # t >= prompt_len
+        (-1, -2, "the final EOS is masked"),  # t < seq_len - 2
+        (-1, 0, "one padding target after the EOS is kept"),  # t < seq_len
+        (-2, -1, "the last prompt token is kept as a target"),  # t >= prompt_len - 2
+    ],
+)
+def test_05_response_labels_names_a_range_one_position_off(low, high, named):
+    passed, message = run_check("05-response-labels", _response_labels_kept(low, high))
+    assert not passed and named in message and "target t is token t + 1" in message
+
+
+def test_05_response_labels_names_the_final_eos_lost_to_a_mask_by_value():
+    def by_value(seqs, prompt_lens, seq_lens):
+        x, y = _response_labels(seqs, prompt_lens, seq_lens)
+        return x, y.masked_fill(y == seqs[0, -1], -100)  # the EOS id, read off the padding
+
+    passed, message = run_check("05-response-labels", by_value)
+    assert not passed and "the final EOS is masked (a mask by value" in message
+
+
+def test_05_response_labels_names_a_prompt_left_in_the_targets():
+    def prompt_kept(seqs, prompt_lens, seq_lens):
+        x, y = seqs[:, :-1], seqs[:, 1:].clone()
+        return x, y.masked_fill(torch.arange(y.shape[1]) >= seq_lens[:, None] - 1, -100)
+
+    passed, message = run_check("05-response-labels", prompt_kept)
+    assert not passed and "the prompt's targets are kept" in message
+
+
+def test_05_perplexity_names_batch_perplexities_weighted_by_kept_count():
+    def weighted(batches):
+        parts = [(math.exp(mean), kept) for _, mean, kept in _batch_means(batches) if kept]
+        return sum(p * kept for p, kept in parts) / sum(kept for _, kept in parts)
+
+    passed, message = run_check("05-perplexity", weighted)
+    assert not passed and "per-batch perplexities weighted by kept count" in message and "take exp once" in message
+
+
+def test_05_perplexity_names_per_row_means_that_count_empty_rows_as_zero():
+    def per_row(batches):
+        means = [
+            F.cross_entropy(lg[r], lb[r], reduction="sum") / (lb[r] != -100).sum().clamp(min=1)
+            for lg, lb in batches
+            for r in range(len(lb))
+        ]
+        return math.exp(sum(means).item() / len(means))
+
+    passed, message = run_check("05-perplexity", per_row)
+    assert not passed and "the rows that keep nothing counted as 0" in message
+
+
+def _step_with_loss(normalised):
+    """A train_step right in everything but the loss: normalised(per-token losses (B, T), labels)."""
+
+    def train_step(model, opt, x, labels):
+        losses = F.cross_entropy(model(x).transpose(1, 2), labels, reduction="none")  # 0 where ignored
+        loss = normalised(losses, labels)
+        opt.zero_grad()
+        loss.backward()
+        if (labels != -100).any():
+            opt.step()
+        return loss.item()
+
+    return train_step
+
+
+@pytest.mark.parametrize(
+    ("normalised", "named"),
+    [
+        (lambda losses, labels: losses.sum(), "the summed loss, not divided"),
+        (lambda losses, labels: losses.sum() / labels.numel(), "divided by every position (labels.numel())"),
+        (
+            lambda losses, labels: (losses.sum(1) / (labels != -100).sum(1).clamp(min=1)).mean(),
+            "the mean of per-row means",
+        ),
+    ],
+    ids=["sum", "numel", "per-row"],
+)
+def test_05_skip_empty_step_names_a_loss_that_is_not_the_token_mean(normalised, named):
+    passed, message = run_check("05-skip-empty-step", _step_with_loss(normalised))
+    assert not passed and named in message and "number of kept targets (labels != -100)" in message
+
+
+def test_05_skip_empty_step_accepts_the_token_mean_from_per_token_losses():
+    token_mean = _step_with_loss(lambda losses, labels: losses.sum() / (labels != -100).sum().clamp(min=1))
+    passed, message = run_check("05-skip-empty-step", token_mean)
+    assert passed, message

@@ -1185,6 +1185,27 @@ QUOTES = [
         shown="not shifted",
     ),
     Quote(
+        notebook="05_training_with_masks.ipynb",
+        library="torch",
+        version="2.13.0",
+        file="torch/amp/grad_scaler.py",
+        line=343,
+        text=('"unscale_() has already been called on this optimizer since the last update()."',),
+        shown="",
+    ),
+    Quote(
+        notebook="05_training_with_masks.ipynb",
+        library="torch",
+        version="2.13.0",
+        file="torch/amp/grad_scaler.py",
+        line=541,
+        text=(
+            "if len(found_infs) == 0:",
+            'raise AssertionError("No inf checks were recorded prior to update.")',
+        ),
+        shown="",
+    ),
+    Quote(
         notebook="11_masks_across_parallel_dimensions.ipynb",
         library="torch",
         version="2.13.0",

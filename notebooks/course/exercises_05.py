@@ -12,6 +12,37 @@ import torch
 import torch.nn.functional as F
 
 
+def _wrong_labels(seqs, prompt_lens, seq_lens):
+    """(labels, mistake) for the masks one position off that a learner writes, on one case."""
+    y = torch.tensor(seqs)[:, 1:]
+    t, first, end = torch.arange(y.shape[1]), torch.tensor(prompt_lens)[:, None], torch.tensor(seq_lens)[:, None]
+    shifted = "target t is token t + 1, so "
+    return [
+        (
+            y.masked_fill(~((t >= first) & (t < end - 1)), -100),
+            f"the first response token is masked: {shifted}the response starts at target prompt_len - 1",
+        ),
+        (
+            y.masked_fill(~((t >= first - 1) & (t < end - 2)), -100),
+            "the final EOS is masked (a mask by value, labels == EOS, or a range one short): "
+            f"{shifted}the EOS is target seq_len - 2, the last one to keep; without it the model never learns to stop",
+        ),
+        (
+            y.masked_fill(~((t >= first - 1) & (t < end)), -100),
+            f"one padding target after the EOS is kept: {shifted}the last real token is target seq_len - 2",
+        ),
+        (
+            y.masked_fill(~((t >= first - 2) & (t < end - 1)), -100),
+            f"the last prompt token is kept as a target: {shifted}the first response token is target "
+            "prompt_len - 1, and the targets before it are prompt tokens",
+        ),
+        (
+            y.masked_fill(~(t < end - 1), -100),
+            "the prompt's targets are kept: mask every target before prompt_len - 1 (train on the response only)",
+        ),
+    ]
+
+
 def _check_response_labels(response_labels):
     eos = 9
     cases = [  # (seqs, prompt_lens, seq_lens, labels, what the case is about), padded with the EOS id 9
@@ -36,6 +67,9 @@ def _check_response_labels(response_labels):
         assert given.tolist() == seqs, "seqs was changed in place; clone the targets before masking"
         case = f"for seqs {seqs}, prompt_lens {prompt_lens}, seq_lens {seq_lens} (EOS id {eos}){about}"
         assert x.tolist() == [s[:-1] for s in seqs], f"{case} the inputs should be seqs[:, :-1]"
+        for labels, mistake in _wrong_labels(seqs, prompt_lens, seq_lens):
+            if y.tolist() == labels.tolist() != want:
+                raise AssertionError(f"{case} the labels are {y.tolist()}: {mistake}")
         assert y.tolist() == want, f"{case} the labels should be {want}, got {y.tolist()}"
         assert y.dtype == torch.int64, (
             f"the labels are {y.dtype}: cross_entropy takes class indices as int64 (torch.long), "
@@ -55,6 +89,11 @@ def _wrong_perplexities(batches):
     row_means = [  # one mean per row that keeps something: the per-sequence mean of notebook 04
         F.cross_entropy(lg[r], lb[r]).item() for lg, lb in batches for r in range(len(lb)) if (lb[r] != -100).any()
     ]
+    row_guarded = [  # every row's summed loss over its kept count clamped to 1: an empty row counts as 0
+        F.cross_entropy(lg[r], lb[r], reduction="sum").item() / max((lb[r] != -100).sum().item(), 1)
+        for lg, lb in batches
+        for r in range(len(lb))
+    ]
     keeps, has = ", ".join(map(str, kept)), ", ".join(map(str, rows))
     per_batch = f"an average of per-batch values; the batches keep {keeps} targets"
     by_rows = f"per-batch means weighted by the number of rows; the batches have {has} rows but keep {keeps} targets"
@@ -65,7 +104,16 @@ def _wrong_perplexities(batches):
         (math.exp(sum(guarded) / len(guarded)), per_batch),
         (math.exp(sum(m * n for m, n in weighted) / sum(n for _, n in weighted)), by_rows + " (the empty one skipped)"),
         (math.exp(sum(m * n for m, n in zip(guarded, rows, strict=True)) / sum(rows)), by_rows),
+        (
+            sum(math.exp(m) * count for m, count in zip(guarded, kept, strict=True)) / sum(kept),
+            "a mean of per-batch perplexities weighted by kept count: the weights are right, but take exp once, of "
+            "the total loss over the total kept count",
+        ),
         (math.exp(sum(row_means) / len(row_means)), "the mean of per-row means; each kept target should count once"),
+        (
+            math.exp(sum(row_guarded) / len(row_guarded)),
+            "the mean of per-row means, the rows that keep nothing counted as 0; each kept target should count once",
+        ),
         (
             math.exp(sum(sums) / sum(lb.numel() for _, lb in batches)),
             "divided by every position: count only labels != -100",
@@ -122,6 +170,21 @@ def _returned_loss(got):
     return got
 
 
+def _wrong_losses(logits, labels):
+    """(loss, mistake) for the normalisations that are not the token mean, on one batch."""
+    losses = F.cross_entropy(logits.transpose(1, 2), labels, reduction="none")  # (B, T), 0 where ignored
+    kept = (labels != -100).sum(1)
+    token_mean = "the token mean divides the summed loss by the number of kept targets (labels != -100)"
+    return [
+        (losses.sum().item(), f"the summed loss, not divided: {token_mean}"),
+        (losses.sum().item() / labels.numel(), f"divided by every position (labels.numel()): {token_mean}"),
+        (
+            (losses.sum(1) / kept.clamp(min=1)).mean().item(),
+            f"the mean of per-row means, which weighs a row the same whatever it keeps: {token_mean}",
+        ),
+    ]
+
+
 def _check_skip_empty_step(train_step):
     torch.manual_seed(6)
     model, reference = torch.nn.Embedding(5, 5), torch.nn.Embedding(5, 5)  # ids (B, T) -> logits (B, T, 5)
@@ -163,6 +226,9 @@ def _check_skip_empty_step(train_step):
             )
             continue
         want = F.cross_entropy(reference(x).flatten(0, 1), full.flatten())
+        for value, mistake in _wrong_losses(reference(x).detach(), full):
+            if math.isclose(got, value, rel_tol=1e-5) and not math.isclose(got, want.item(), rel_tol=1e-5):
+                raise AssertionError(f"{name}: loss {got:.4f}, {mistake}; expected {want.item():.4f}")
         reference_opt.zero_grad()
         want.backward()
         reference_opt.step()
