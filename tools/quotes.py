@@ -429,6 +429,23 @@ QUOTES = [
         notebook="10_masks_in_rl_finetuning.ipynb",
         library="trl",
         version="1.16.0",
+        file="trl/trainer/grpo_trainer.py",
+        line=928,
+        text=(
+            'if args.importance_sampling_level == "sequence" and args.loss_type in ["bnpo", "dr_grpo", "dapo", "cispo"]:',
+            "logger.warning(",
+            "f\"When using `importance_sampling_level='sequence'`, the `'{args.loss_type}'` loss sums per-token \"",
+            '"contributions, which effectively weights each sequence by its completion length instead of "',
+            "\"optimizing the per-sequence objective. To reproduce the GSPO paper's setup, set `loss_type='grpo'` \"",
+            '"(see https://huggingface.co/docs/trl/main/en/paper_index#group-sequence-policy-optimization)."',
+            ")",
+        ),
+        shown="effectively weights each sequence by its completion length instead of",
+    ),
+    Quote(
+        notebook="10_masks_in_rl_finetuning.ipynb",
+        library="trl",
+        version="1.16.0",
         file="trl/trainer/grpo_config.py",
         line=240,
         text=(
