@@ -65,6 +65,15 @@ def test_10_answer_mean_says_masked_positions_must_not_count():
     assert not passed and "multiply by the mask" in message
 
 
+def test_10_answer_mean_names_a_mean_over_every_position_padding_included():
+    def mean_over_positions(per_token_loss, mask):
+        kept_answers = (mask.sum(-1) > 0).sum().clamp(min=1)
+        return (per_token_loss * mask).mean(-1).sum() / kept_answers
+
+    passed, message = run_check("10-answer-mean", mean_over_positions)
+    assert not passed and "padding included" in message
+
+
 def test_10_answer_mean_names_kept_answers_counted_by_a_non_zero_loss():
     def non_zero_answers(per_token_loss, mask):
         per_answer = (per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1)
@@ -206,6 +215,14 @@ def test_10_read_position_names_transformers_rule_which_skips_the_eos_when_pad_i
 
     passed, message = run_check("10-read-position", rightmost_not_pad)
     assert not passed and "transformers' rule" in message
+
+
+def test_10_read_position_names_the_rule_of_transformers_up_to_4_48_too():
+    def before_first_pad(input_ids, attention_mask):
+        return ((input_ids == 1).int().argmax(-1) - 1) % input_ids.shape[1]
+
+    passed, message = run_check("10-read-position", before_first_pad)
+    assert not passed and "up to 4.48" in message and "skips the real EOS" in message
 
 
 def test_10_read_position_says_the_last_column_is_padding():

@@ -71,6 +71,8 @@ def _check_answer_mean(answer):
                 losses.sum(-1) / kept.clamp(min=1)
             ).sum()
             / answers,
+            "each answer's sum is divided by all its positions, padding included (a mean over the last "
+            "dimension): divide it by its kept count": (losses * mask).mean(-1).sum() / answers,
             "that counts the answers (or tokens) that keep a token by a non-zero loss; an answer whose losses "
             "are all 0 is kept (a group whose rewards were all equal has A = 0) and must count: count kept "
             "answers and tokens from the mask": per_answer.sum() / (per_answer != 0).sum().clamp(min=1),
@@ -152,10 +154,12 @@ def _check_read_position(answer):
             continue
         message = f"{case} expected {want.tolist()}, got {got.tolist()}"
         not_pad = (torch.arange(input_ids.shape[1]) * (input_ids != 1)).argmax(-1)
-        if torch.equal(got.long(), not_pad):
+        before_first_pad = ((input_ids == 1).int().argmax(-1) - 1) % input_ids.shape[1]
+        if torch.equal(got.long(), not_pad) or torch.equal(got.long(), before_first_pad):
             message += (
-                ": that is the rightmost token that is not the pad id, transformers' rule; with pad = EOS it "
-                "skips the real EOS. Read where attention_mask is 1"
+                ": that is transformers' rule (the rightmost token that is not the pad id, or up to 4.48 the "
+                "token before the first pad id); with pad = EOS either form skips the real EOS. Read where "
+                "attention_mask is 1"
             )
         elif (got == input_ids.shape[1] - 1).all():
             message += ": the last column is padding in a row padded on the right"
