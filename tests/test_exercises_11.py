@@ -30,7 +30,7 @@ def test_mesh_loss_scale_names_counting_the_tensor_parallel_copies():
 
 
 def test_mesh_loss_scale_names_a_count_per_data_parallel_replica():
-    # Megatron's per-replica count: K summed over CP only
+    # Megatron-LM's per-replica count before core 0.13: K summed over CP only
     message = check("11-mesh-loss-scale", lambda kept, factor: factor / kept[:, :, :1].sum(dim=1, keepdim=True))
     assert "mean of the replicas' means" in message
 

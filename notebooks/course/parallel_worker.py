@@ -100,7 +100,8 @@ VOCAB_CASES = (
     "loss_parallel, mean on a 2-D mesh",
 )
 # name: (what each rank counts: its own shard, or its replica's whole sequences before sharding; the group the
-# count is summed over; the scale of S/K). Megatron's per-replica reduce (K over CP, loss × cp_size) is the first.
+# count is summed over; the scale of S/K). Megatron-LM's per-replica reduce before core 0.13 (K over CP, loss ×
+# cp_size; removed in core 0.13.0rc0, Megatron-LM issue #1676) is the first.
 DP_CP_CASES = {
     "K over CP only, × 2": ("shard", "cp", 2),
     "K over DP only, × 2": ("shard", "dp", 2),
