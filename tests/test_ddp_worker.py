@@ -210,3 +210,9 @@ def test_a_stopped_run_gives_its_reason_before_the_errors_that_stopping_it_cause
     procs = failed_ranks(tmp_path, [("RuntimeError: Connection closed by peer", None)])
     message = launch.failure_message(str(tmp_path), procs, what="run", stopped_because="no rank made progress for 1 s")
     assert message.startswith("run failed. no rank made progress for 1 s (then rank 0: RuntimeError: Connection")
+
+
+@pytest.mark.parametrize("platform, method", [("linux", "forkserver"), ("darwin", "spawn"), ("win32", "spawn")])
+def test_ranks_are_forked_from_a_server_on_linux_and_spawned_elsewhere(monkeypatch, platform, method):
+    monkeypatch.setattr(launch.sys, "platform", platform)
+    assert launch._context(ddp_worker.loss_to_backprop).get_start_method() == method

@@ -163,8 +163,9 @@ def run(scenarios, world_size=2, fail_rank=None, *, zero_loss_scenarios=None, st
     ``stall=(r, stage)`` makes rank r stop making progress once it reports a stage starting with ``stage``
     (both for the tests). run() then stops every rank and raises RuntimeError: the failed rank's last error
     line, or how long nothing moved, and how far each rank got. From a script (not a notebook), call run()
-    under ``if __name__ == "__main__":``, as the spawn start method requires. Each rank's output goes to
-    ``rank<r>.err`` in ``out_dir`` (a temporary folder unless given), shown only when something fails.
+    under ``if __name__ == "__main__":``, as the spawn and forkserver start methods require. Each rank's
+    output goes to ``rank<r>.err`` in ``out_dir`` (a temporary folder unless given), shown only when
+    something fails.
     """
     zero_loss_scenarios = zero_loss_scenarios or {}
     if any(len(kept) != world_size for kept in [*scenarios.values(), *zero_loss_scenarios.values()]):

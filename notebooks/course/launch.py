@@ -1,10 +1,13 @@
 """Start ranks on this machine and always get an answer: their results, or an error that says how far each got.
 
-``launch(target, payload, world_size)`` starts ``world_size`` processes (the ``spawn`` method, which works in
-Jupyter, on macOS and on Windows), joins them in a gloo process group on 127.0.0.1 at a port that is free
-when the call starts, and runs ``target(rank, world_size, payload, report)`` on each; the list it returns
-holds what ``target`` returned on each rank, in rank order (saved with ``torch.save`` by the rank, read
-back with ``weights_only=True``: plain numbers, strings, lists, dicts and tensors).
+``launch(target, payload, world_size)`` starts ``world_size`` processes, joins them in a gloo process group on
+127.0.0.1 at a port that is free when the call starts, and runs ``target(rank, world_size, payload, report)``
+on each; the list it returns holds what ``target`` returned on each rank, in rank order (saved with
+``torch.save`` by the rank, read back with ``weights_only=True``: plain numbers, strings, lists, dicts and
+tensors). On Linux the ranks come from the ``forkserver`` start method: one server process imports torch and
+the target's module once, and forks every rank of this call and of later ones from it, so a second start costs
+little. Elsewhere (macOS, Windows) each rank is started with ``spawn`` and imports torch itself. Both work
+inside Jupyter.
 
 The processes always end, and a failing or stalled rank makes ``launch`` raise ``RuntimeError``, never hang.
 Each rank writes every stage it reaches (``spawned``, ``process group up``, then whatever ``target`` passes
@@ -88,6 +91,15 @@ def _rank_main(rank, world, port, target, payload, out_dir, fail_rank, stall, pg
     os._exit(0)  # likewise: the results are written, and interpreter shutdown was seen to abort or stall
 
 
+def _context(target):
+    """forkserver on Linux (torch imported once, in the server; each rank forked from it), spawn elsewhere."""
+    if sys.platform != "linux":
+        return mp.get_context("spawn")  # macOS and Windows: each rank imports torch
+    context = mp.get_context("forkserver")
+    context.set_forkserver_preload(["course.launch", target.__module__])  # read when the server starts
+    return context
+
+
 def free_port():
     """A TCP port that is free now on 127.0.0.1 (the operating system picks it)."""
     with socket.socket() as s:
@@ -104,7 +116,7 @@ def launch(target, payload, world_size, *, what="parallel run", fail_rank=None, 
     rank r stop making progress once it reports a stage starting with ``stage`` (both for the tests).
     launch() then stops every rank and raises RuntimeError starting with ``f"{what} failed."``: the failed
     rank's last error line, or how long nothing moved, and how far each rank got. From a script (not a
-    notebook), call it under ``if __name__ == "__main__":``, as the spawn start method requires. Each
+    notebook), call it under ``if __name__ == "__main__":``, as the spawn and forkserver start methods require. Each
     rank's output goes to ``rank<r>.err`` in ``out_dir`` (a temporary folder unless given), shown only
     when something fails.
     """
@@ -112,7 +124,7 @@ def launch(target, payload, world_size, *, what="parallel run", fail_rank=None, 
         raise ValueError(f"world_size must be a positive int, got {world_size!r}")
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = out_dir or tmp
-        context = mp.get_context("spawn")  # works on Linux, macOS and Windows, and inside Jupyter
+        context = _context(target)
         args = (world_size, free_port(), target, payload, out_dir, fail_rank, stall, start_timeout + stall_timeout)
         procs = [context.Process(target=_rank_main, args=(rank, *args), daemon=True) for rank in range(world_size)]
         stopped_because = None
