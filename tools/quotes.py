@@ -1581,4 +1581,13 @@ QUOTES = [
         ),
         shown="",
     ),
+    Quote(
+        notebook="05_training_with_masks.ipynb",
+        library="torch",
+        version="2.13.0",
+        file="torch/amp/grad_scaler.py",
+        line=418,
+        text=('if getattr(optimizer, "_step_supports_amp_scaling", False):',),
+        shown="",
+    ),
 ]
