@@ -3,6 +3,7 @@
 Each test hands a checker a wrong answer a learner would write: it must fail, and name the mistake.
 """
 
+import numpy as np
 import torch
 
 from course.exercises import run_check
@@ -192,3 +193,16 @@ def test_08_decoder_inputs_names_a_hard_coded_start_id():
 def test_08_decoder_inputs_names_both_ids_hard_coded():
     passed, message = run_check("08-decoder-inputs", lambda labels, pad_id, start_id: _shift_with(labels, 0, 0))
     assert not passed and "pad_id and start_id ignored" in message
+
+
+def test_08_align_all_tokens_accepts_a_numpy_array_of_the_right_labels():
+    def as_array(word_ids, word_labels, b_to_i):
+        labels, previous = [], None
+        for w in word_ids:
+            labels.append(
+                -100 if w is None else word_labels[w] if w != previous else b_to_i.get(word_labels[w], word_labels[w])
+            )
+            previous = w
+        return np.array(labels)
+
+    assert run_check("08-align-all-tokens", as_array)[0]

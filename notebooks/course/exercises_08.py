@@ -7,6 +7,7 @@ that says what differs, and names the classic mistake when the answer matches it
 
 import math
 
+import numpy as np
 import torch
 
 # (word_ids, word_labels, b_to_i, token labels); None marks special tokens and padding. The first three use the
@@ -33,7 +34,7 @@ def _align(word_ids, word_labels, later):
 def _check_align_all_tokens(align_all_tokens):
     for word_ids, word_labels, b_to_i, want in ALIGN_CASES:
         got = align_all_tokens(list(word_ids), list(word_labels), dict(b_to_i))
-        if isinstance(got, torch.Tensor):
+        if isinstance(got, torch.Tensor | np.ndarray):  # an array of the right labels is a right answer too
             got = got.tolist()
         assert isinstance(got, list), f"return a list of ints, one per token, got {type(got).__name__}"
         assert len(got) == len(word_ids), f"return one label per token: {len(word_ids)}, got {len(got)}"
