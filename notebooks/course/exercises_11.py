@@ -301,8 +301,8 @@ def _check_vocab_parallel_ignore(answer):
         assert torch.isfinite(grad).all(), f"{case}: the gradient holds inf or nan: compute the softmax shifted"
         if want_grad.abs().sum() > 0 and torch.allclose(grad, want_grad, **tol):
             raise AssertionError(
-                f"{case}: backward ignores grad_sum. The sum is scaled after this Function (divided by K in "
-                f"training; here by {c:.3f}), and that factor reaches backward as grad_sum: multiply by it"
+                f"{case}: backward ignores grad_sum. The sum is scaled after this Function (by 1/K in "
+                f"training; here multiplied by {c:.3f}), and that factor reaches backward as grad_sum: multiply by it"
             )
         if grad[~kept].abs().sum() > 1e-6 and torch.allclose(grad[kept], c * want_grad[kept], **tol):
             raise AssertionError(
