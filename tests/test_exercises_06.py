@@ -92,6 +92,34 @@ def test_06_assistant_labels_names_a_dropped_end_token():
     assert not passed and "end-of-turn token is -100" in message
 
 
+def test_06_assistant_labels_names_labelled_padding():
+    def with_padding(input_ids, assistant_id, end_id):
+        inside = _per_row_state(input_ids, assistant_id, end_id) | (input_ids == 0)
+        return torch.where(inside, input_ids, torch.full_like(input_ids, -100))
+
+    passed, message = run_check("06-assistant-labels", with_padding)
+    assert not passed and "padding is labelled" in message
+
+
+def test_06_assistant_labels_names_a_labelled_user_end_token():
+    def every_end(input_ids, assistant_id, end_id):
+        inside = _per_row_state(input_ids, assistant_id, end_id) | (input_ids == end_id)
+        return torch.where(inside, input_ids, torch.full_like(input_ids, -100))
+
+    passed, message = run_check("06-assistant-labels", every_end)
+    assert not passed and "a user turn's end token is labelled" in message
+
+
+def test_06_assistant_labels_names_user_turns_after_the_first_assistant_turn():
+    def after_first_header(input_ids, assistant_id, end_id):
+        seen = (input_ids == assistant_id).long().cumsum(dim=1) > 0
+        after = torch.cat([torch.zeros_like(seen[:, :1]), seen[:, :-1]], dim=1) & (input_ids != 0)
+        return torch.where(after, input_ids, torch.full_like(input_ids, -100))
+
+    passed, message = run_check("06-assistant-labels", after_first_header)
+    assert not passed and "user turns after the first assistant turn" in message
+
+
 def test_06_assistant_labels_names_a_labelled_header():
     def with_header(input_ids, assistant_id, end_id):
         inside = _per_row_state(input_ids, assistant_id, end_id) | (input_ids == assistant_id)
@@ -205,9 +233,10 @@ def test_06_block_mask_accepts_other_numbers_that_swamp_a_score(blocked):
         (lambda p: _additive(_allowed(p, causal=False)), "keep the causal triangle"),
         (lambda p: _additive(~_allowed(p)), "inverted"),
         (lambda p: _additive(_allowed(p, rule="not-increasing")), "positions that jump upward"),
-        (lambda p: _additive(_allowed(p), blocked=-100.0), "not negative enough"),
-        (lambda p: _additive(_allowed(p), blocked=-1e4), "not negative enough"),  # BERT's classic value
-        (lambda p: _additive(_allowed(p), blocked=torch.finfo(torch.float16).min), "not negative enough"),
+        (lambda p: _additive(_allowed(p), blocked=-100.0), "as the exercise asks"),
+        (lambda p: _additive(_allowed(p), blocked=-1e4), "as the exercise asks"),  # BERT's classic value
+        (lambda p: _additive(_allowed(p), blocked=torch.finfo(torch.float16).min), "as the exercise asks"),
+        (lambda p: _allowed(p).float()[None, None], "1/0 mask"),  # the 2-D attention_mask's convention
         (lambda p: _additive(_allowed(p), blocked=1.0), "blocks nothing"),
         (lambda p: _additive(_allowed(p), dtype=torch.float64), "float32"),
         (lambda p: _additive(_allowed(p))[0, 0], "shape (1, 1,"),
@@ -222,6 +251,7 @@ def test_06_block_mask_accepts_other_numbers_that_swamp_a_score(blocked):
         "minus-100",
         "minus-1e4",
         "float16-min",
+        "one-zero",
         "plus-one",
         "float64",
         "2-D",

@@ -33,6 +33,15 @@ def _cut_off_dropped(wanted, input_ids, end_id=13):
     return rows
 
 
+def _after_first_header(wanted, input_ids, assistant_id=12, pad_id=0):
+    """Every token after each row's first assistant header labelled (padding aside): no turn ever closed."""
+    rows = []
+    for row, ids in zip(wanted, input_ids.tolist(), strict=True):
+        start = ids.index(assistant_id) + 1 if assistant_id in ids else len(ids)
+        rows.append(row[:start] + [-100 if token == pad_id else token for token in ids[start:]])
+    return rows
+
+
 def _carried_into(wanted):
     """The rows that a turn left open at the end of the row before would leak into (first index), or None."""
     for r in range(1, len(wanted)):
@@ -114,6 +123,18 @@ def _check_assistant_labels(assistant_labels):
             )
         elif got.tolist() == ends:
             message += " (the end-of-turn token is -100: keep it, so that the model learns to end its turn)"
+        elif got.tolist() == torch.where(input_ids == 0, input_ids, torch.tensor(wanted)).tolist() != wanted:
+            message += " (padding is labelled: the padding (id 0) after a chat is no target; keep it -100)"
+        elif got.tolist() == torch.where(input_ids == 13, input_ids, torch.tensor(wanted)).tolist():
+            message += (
+                " (a user turn's end token is labelled: an end token after a user turn closes no assistant turn,"
+                " and the model never has to produce it)"
+            )
+        elif got.tolist() == _after_first_header(wanted, input_ids):
+            message += (
+                " (user turns after the first assistant turn are labelled: an end token closes the assistant's"
+                " turn, and only the next assistant header opens one again)"
+            )
         elif got.tolist() == headers:
             message += (
                 " (the assistant header is labelled: the template writes it at generation time"
@@ -188,9 +209,15 @@ def _check_block_mask(block_mask):
             message += (
                 "added to a score, a number that is not negative blocks nothing"
                 if worst >= 0
-                else "not negative enough to outweigh every score"
+                else "a fixed constant blocks only the scores it outweighs, and each precision has its own range"
             )
-            message += "; use torch.finfo(torch.float32).min (or -inf), so that it outweighs any score"
+            message += "; use torch.finfo(torch.float32).min (or -inf), as the exercise asks: it outweighs any score"
+        elif torch.equal(mask, want.float()):
+            message += (
+                " (a 1/0 mask, the convention of the 2-D attention_mask: added to the scores, 1 and 0 block nothing"
+                " in either implementation (section 9); return 0 where a token may attend and"
+                " torch.finfo(torch.float32).min where it may not)"
+            )
         elif torch.equal(zero, _allowed(pos, torch.diff(pos, prepend=pos[:1]) < 0)) or torch.equal(
             zero, _allowed(pos, torch.diff(pos, prepend=pos[:1]) <= 0)
         ):
