@@ -16,7 +16,9 @@ leave the pad id out). Pass ``decode=tokenizer.decode`` for token text, and
 ``vocab_size=model.get_input_embeddings().num_embeddings`` (``len(tokenizer)`` counts added tokens the model may
 lack). ``WHAT`` lists the tags in the order they are reported. ``[]`` is no proof: ``[span-start]`` compares the
 chat turns of a batch with each other (plain prompt-completion rows are not compared), so a shift shared by every
-row passes; look at rows (``show_labels``, and ``summarize_labels``: how each row's first answer opens).
+row passes; look at rows (``show_labels``, and ``summarize_labels``: how each row's first answer opens). Nor can
+it see a pad id that is also a text token masked by value (``labels[labels == pad] = -100``): the holes left in
+answers look like a masked tool output; give padding a token of its own.
 Notebook 09 shows each check at work, and ``checking_collator`` round a collator.
 
 >>> ids = torch.tensor([[5, 6, 7, 8, 1], [5, 6, 9, 1, 0]])  # 1 = end, 0 = pad; the prompt 5 6 is not trained
@@ -56,12 +58,18 @@ WHAT = {  # tag: "what is wrong; what it causes: the fix" ({ids} is filled in wh
     "never-train": "trains id {ids} from never_train_ids; the model learns to write template or pad tokens: "
     "set those labels to -100",
     "end-not-trained": "end id {ids} is -100 after an answer; the model never learns to stop: put it inside "
-    "{{% generation %}}, or, if pad = end, mask padding by attention_mask, not by id",
+    "{{% generation %}}, or, if pad = end, mask padding by attention_mask, not by id (or end_ids does not name your "
+    "end-of-turn token?)",
     "no-end": "an answer with no end id in it or after it; the model never learns to stop here (cut by "
     "truncation, or end_ids does not name your end-of-turn token?): keep the end, or drop the row",
     "span-start": "this answer starts after id {ids}, but {usual}: a header token trained, or the answer's first "
     "token masked (a prompt tokenized alone?): take the labels from the whole row's tokens",
 }
+EDGE = (  # [never-train] where the id is a span's first token or follows its end id: the span may be shifted
+    "trains id {ids} from never_train_ids at an answer's first token or right after its end id; is the trained span "
+    "one token off (a header token trained, or the first answer token masked)? then take the labels from the whole "
+    "row's assistant mask, unshifted; if not, set those labels to -100"
+)
 
 
 class Finding(str):
@@ -86,6 +94,8 @@ def _read(input_ids, labels, attention_mask=None, position_ids=None, decode=None
         if (x.dim() not in (1, 2) and not four) or x.shape[-1] == 0 or (x.shape[::2] if four else x.shape) != ids:
             also, got = ", or (B, 1, T, T)" if name == "attention_mask" else "", tuple(x.shape)
             raise ValueError(f"{name} must be (B, T) or (T,), T >= 1, as input_ids {tuple(ids)}{also}: got {got}")
+    if hasattr(decode, "decode"):
+        raise TypeError("decode must be a function such as tokenizer.decode, not the tokenizer itself")
     if decode is not None and not callable(decode):
         raise TypeError(f"decode must be a function from a list of ids to text, got {type(decode).__name__}")
     return [x if x is None else torch.atleast_2d(x).to(labels.device) for x in given.values()]
@@ -233,7 +243,7 @@ def _text(ids, decode):
     return _listed([f"{i}" + (f" {decode([i])!r}" if decode else "") for i in ids], len(ids) - CAP)
 
 
-def _report(masks, shown, decode, usual, packed):
+def _report(masks, shown, decode, usual, packed, edge):
     """A Finding per tag and row where the tag's mask fires: SHOWN rows, then one line counting the rest."""
     lines = []
     for tag, mask in masks.items():
@@ -242,7 +252,9 @@ def _report(masks, shown, decode, usual, packed):
             positions = mask[row].nonzero().flatten().tolist()
             ids = sorted(set(shown[tag][row, positions].tolist())) if tag in shown else []
             where = f"row {row}" + ("" if tag == "no-target" and not packed else f", t={_runs(positions)}")
-            what = WHAT[tag].format(ids=_text(ids, None if "range" in tag else decode), usual=usual)
+            what = (EDGE if tag == "never-train" and edge[row, positions].any() else WHAT[tag]).format(
+                ids=_text(ids, None if "range" in tag else decode), usual=usual
+            )
             lines.append(Finding(f"[{tag}] {where}: {what}", tag, row, positions, ids))
         if len(rows) > SHOWN:
             lines.append(Finding(f"[{tag}] … and {len(rows) - SHOWN} more rows like these", tag, rows=rows[SHOWN:]))
@@ -269,6 +281,9 @@ def check_labels(
     real, doc_start = _layout(ids, mask, pos)
     top = vocab if vocab is not None else torch.iinfo(torch.long).max  # no id reaches it
     target, masks = _position_checks(ids, lab, real, doc_start, top, ignore, never)
+    # a span's first token (more of it after, an ignored label before) or the token after its end id (EDGE)
+    before, after, ignored_before = target.roll(1, 1), target.roll(-1, 1), lab.roll(1, 1) == ignore  # no t=0 target
+    edge = real & ((~before & ignored_before & after) | (before & torch.isin(ids.roll(1, 1), end) & ~after))
     masks |= {tag: torch.zeros_like(target) for tag in ("end-not-trained", "no-end", "span-start")}
     usual = None
     if len(end):
@@ -280,7 +295,7 @@ def check_labels(
     usual = usual and f"{usual[1]} start after id{'s' * (len(usual[0]) > 1)} {_text(list(usual[0]), decode)}"
     shown = {"input-out-of-range": ids, "out-of-range": lab, "never-train": lab, "end-not-trained": ids}
     shown["span-start"] = ids.roll(1, dims=1)  # the token before the answer
-    findings = _report(masks, shown, decode, usual, pos is not None or (mask is not None and mask.dim() == 4))
+    findings = _report(masks, shown, decode, usual, pos is not None or (mask is not None and mask.dim() == 4), edge)
     if dtype != torch.long:
         text = f"[dtype] labels are {dtype}, not int64; cross_entropy wants int64 class ids: labels.long()"
         findings.insert(0, Finding(text, "dtype"))
@@ -300,7 +315,9 @@ def check_batch(batch, **options):
 class checking_collator:  # a class, like functools.partial, so that DataLoader workers can pickle it
     """Wrap a collator: the first ``first`` batches it returns go through ``check_batch(batch, **options)``, and
     one with findings raises ValueError listing them. ``options`` must name ``end_ids``. Each DataLoader worker
-    collates with its own copy, so with ``num_workers=k`` each worker checks its own first ``first`` batches."""
+    collates with its own copy, so with ``num_workers=k`` each worker checks its own first ``first`` batches.
+    A one-token shift that every row shares raises nothing (``[span-start]`` compares rows with each other): read
+    ``summarize_labels`` on a first batch once, where each row's opening shows the shift."""
 
     def __init__(self, collator, first=2, **options):
         if not callable(collator) or "end_ids" not in options:

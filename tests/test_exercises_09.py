@@ -53,7 +53,7 @@ def labels_of(input_ids, *, keep_empty=False, keep_end=True, keep_header=False, 
         for t, token in enumerate(row):
             if inside:
                 empty = (token == 3 and row[t + 1 : t + 2] == [4]) or (token == 4 and row[t - 1] == 3)
-                if (keep_empty or not empty) and (keep_end or token != 2):
+                if (keep_empty or not empty) and (keep_end or token != 2) and token != 0:
                     labels[b, t - 1 if shift else t] = token
                 inside = token != 2
             elif token == 7 and row[t - 1] == 1:
@@ -209,3 +209,21 @@ def test_09_reasoning_labels_names_a_user_turn_trained_after_the_answer():
 
     passed, message = run_check("09-reasoning-labels", past_the_end)
     assert not passed and "row 2, t=10: trained after the answer's 2: a user turn is not the model's text" in message
+
+
+def test_09_reasoning_labels_names_minus_one_as_the_ignore_value():
+    minus_one = lambda ids: labels_of(ids).masked_fill(labels_of(ids) == -100, -1)  # noqa: E731
+    only_the_block = lambda ids: torch.where((ids == 3) | (ids == 4), -1, labels_of(ids))  # noqa: E731
+    for answer in (minus_one, only_the_block):
+        passed, message = run_check("09-reasoning-labels", answer)
+        assert not passed and "labels hold [-1]: cross_entropy ignores only -100" in message, message
+
+
+def test_09_reasoning_labels_names_padding_trained_after_a_cut_turn():
+    def pads_after_cut(ids):
+        labels = labels_of(ids)
+        labels[5, 10:] = ids[5, 10:]  # the walk stays inside a turn with no 2 and trains the padding
+        return labels
+
+    passed, message = run_check("09-reasoning-labels", pads_after_cut)
+    assert not passed and "row 5, t=10: padding after a turn cut by truncation is trained" in message

@@ -698,3 +698,81 @@ def test_one_planted_fault_is_named_at_its_row_and_position(drawn, fault, data):
         labels[b, t] = 3 if labels[b, t] != 3 else 4
     findings = check_batch(batch, **options)
     assert (b, t) in {(f.row, u) for f in findings if f.tag == fault for u in f.positions}, findings
+
+
+# --- the review of the take-home file: what a shared shift, a wrong end id or a text-token pad look like ------
+
+
+def test_a_shift_every_row_shares_passes_the_checks_and_shows_in_the_summarys_openings():
+    """The limitation the docstrings state next to checking_collator: one token early or late in every row gives
+    no finding, and summarize_labels' opening shows it (the header's 2 in brackets, or the answer's first token out)."""
+    openings = {}
+    for name, start in (("sound", 7), ("early", 6), ("late", 8)):
+        ids, labels = chats([start] * 4)
+        assert check_labels(ids, labels, end_ids=[1]) == [], name
+        openings[name] = summarize_labels(ids, labels)[0].split("opens ")[1]
+    assert openings == {"sound": "4 2 [10] [11]", "early": "3 4 [2] [10]", "late": "2 10 [11] [1]"}
+
+
+def two_turns(*spans):
+    """Mistral-like rows `<s> [INST] q [/INST] a </s> [INST] q [/INST] a </s>` (3 4 q 2 11 12 1 4 q 2 13 1),
+    trained over the given [first, last) spans."""
+    ids = torch.tensor([[3, 4, 10 + k, 2, 11, 12, 1, 4, 10 + k, 2, 13, 1] for k in range(3)])
+    labels = torch.full_like(ids, -100)
+    for first, last in spans:
+        labels[:, first:last] = ids[:, first:last]
+    return ids, labels
+
+
+@pytest.mark.parametrize(
+    "spans, where",
+    [([(3, 7), (9, 12)], "early: each [/INST] trained"), ([(5, 8), (11, 12)], "late: the [INST] after </s> trained")],
+)
+def test_a_never_train_id_at_the_edge_of_every_answer_is_named_as_a_span_one_token_off(spans, where):
+    assert check_labels(*two_turns((4, 7), (10, 12)), end_ids=[1], never_train_ids=[0, 3, 4, 2]) == []  # sound
+    ids, labels = two_turns(*spans)
+    findings = check_labels(ids, labels, end_ids=[1], never_train_ids=[0, 3, 4, 2])
+    assert tags(findings) == ["never-train"] * 3, where
+    assert "is the trained span one token off (a header token trained, or the first answer" in findings[0], where
+
+
+def test_a_never_train_id_inside_a_trained_stretch_keeps_the_set_to_minus_100_message():
+    ids, labels, mask = sound()
+    findings = check_labels(ids, ids.clone(), mask, **OPTIONS)  # labels = input_ids: headers trained mid-stretch
+    never = [f for f in findings if f.tag == "never-train"]
+    assert never and all("set those labels to -100" in f and "one token off" not in f for f in never)
+    labels[0, 3:5] = torch.tensor([HEADER, -100])  # a header trained alone, apart from any answer
+    (finding,) = check_labels(ids, labels, mask, **OPTIONS)
+    assert "set those labels to -100" in finding
+
+
+def test_an_end_id_that_is_not_the_templates_end_of_turn_is_named_as_a_possible_cause():
+    ids, labels, mask = sound()
+    labels[0, 6] = -100
+    (finding,) = check_labels(ids, labels, mask, **OPTIONS)
+    assert finding.tag == "end-not-trained" and "or end_ids does not name your end-of-turn token?" in finding
+
+
+def test_a_tokenizer_passed_as_decode_is_refused_and_its_decode_method_accepted():
+    class Tokenizer:  # callable, as transformers' tokenizers are: text -> ids
+        def __call__(self, text):
+            return [ord(c) for c in text]
+
+        def decode(self, ids):
+            return "".join(chr(97 + i) for i in ids)
+
+    ids, labels, mask = sound()
+    with pytest.raises(TypeError, match="decode must be a function such as tokenizer.decode, not the tokenizer"):
+        check_labels(ids, labels, mask, decode=Tokenizer(), **OPTIONS)
+    with pytest.raises(TypeError, match="not the tokenizer"):
+        show_labels(ids, labels, decode=Tokenizer())
+    assert check_labels(ids, labels, mask, decode=Tokenizer().decode, **OPTIONS) == []
+
+
+def test_a_pad_id_that_is_a_text_token_masked_by_value_is_invisible_as_the_docstring_says():
+    ids, labels, mask = sound()
+    ids[ids == PAD], ids[0, 5] = 7, 7  # the pad id is word 7, which answers also hold
+    labels = torch.where(labels != -100, ids, -100)
+    masked = labels.masked_fill(labels == 7, -100)  # pad masked by value: holes in the answers
+    assert (masked != labels).any() and check_labels(ids, masked, mask, end_ids=[END], never_train_ids=[HEADER]) == []
+    assert "pad id that is also a text token masked by value" in label_checks.__doc__.replace("\n", " ")

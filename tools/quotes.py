@@ -240,6 +240,29 @@ QUOTES = [
         library="trl",
         version="1.16.0",
         file="trl/trainer/sft_trainer.py",
+        line=916,
+        text=(
+            'self.padding_free = args.padding_free or (args.packing and args.packing_strategy in {"bfd", "bfd_split"})',
+        ),
+    ),
+    Quote(
+        notebook="09_debugging_masks.ipynb",
+        library="trl",
+        version="1.16.0",
+        file="trl/chat_template_utils.py",
+        line=1250,
+        text=(
+            "raise ValueError(",
+            '"The chat template is not training-compatible (missing prefix-preservation or `{% generation %}` markers) "',
+            '"and patching is not supported for this template. Please manually modify the chat template for training."',
+            ")",
+        ),
+    ),
+    Quote(
+        notebook="09_debugging_masks.ipynb",
+        library="trl",
+        version="1.16.0",
+        file="trl/trainer/sft_trainer.py",
         line=1387,
         text=(
             'if "assistant_masks" in output and 1 not in output["assistant_masks"]:',
@@ -326,6 +349,14 @@ QUOTES = [
         file="trl/chat_templates/gptoss_training.jinja",
         line=278,
         text=("{%- generation %}",),
+    ),
+    Quote(
+        notebook="09_debugging_masks.ipynb",
+        library="trl",
+        version="1.16.0",
+        file="trl/chat_templates/gptoss_training.jinja",
+        line=312,
+        text=('{{- "<|start|>assistant<|channel|>analysis<|message|>" + message.thinking + "<|end|>" }}',),
     ),
     Quote(
         notebook="09_debugging_masks.ipynb",

@@ -44,6 +44,7 @@ REASONING_IDS = [
     [1, 6, 8, 2, 1, 7, 3, 4, 9, 2, 1, 6, 10, 2] + [0] * 10,  # a user turn after the answer is not trained
     [1, 6, 8, 2, 1, 7, 3, 4, *range(9, 25)],  # cut before its 2 (the longest row): trained to the row's end
     [1, 6, 8, 2, 1, 7, 3, 11, 4, 9, 2, 1, 6, 7, 10, 2, 1, 7, 3, 4, 12, 2, 0, 0],  # two answers; a user writes 7
+    [1, 6, 8, 2, 1, 7, 9, 10, 11, 12] + [0] * 14,  # cut before its 2, then padded: the padding is not trained
 ]
 _ = -100
 REASONING_WANT = [
@@ -52,6 +53,7 @@ REASONING_WANT = [
     [_, _, _, _, _, _, _, _, 9, 2, _, _, _, _] + [_] * 10,
     [_, _, _, _, _, _, _, _, *range(9, 25)],
     [_, _, _, _, _, _, 3, 11, 4, 9, 2, _, _, _, _, _, _, _, _, _, 12, 2, _, _],
+    [_, _, _, _, _, _, 9, 10, 11, 12] + [_] * 14,
 ]
 
 
@@ -60,6 +62,8 @@ def _reasoning_mistake(b, t, row, wanted, tokens):
     headers = [h for h in range(1, len(tokens)) if tokens[h - 1 : h + 1] == [1, 7]]  # where each `1 7` ends
     turn = [h for h in headers if h < t]
     if wanted[t] == -100:  # trained, and should not be
+        if tokens[t] == 0 and turn and 2 not in tokens[turn[-1] : t]:
+            return f"row {b}, t={t}: padding after a turn cut by truncation is trained; padding is never trained"
         if tokens[t] == 0:
             return f"row {b}, t={t}: padding (id 0) is trained; a turn ends at its 2, and padding is never trained"
         if tokens[t : t + 2] == [1, 7] or tokens[t - 1 : t + 1] == [1, 7]:
@@ -68,7 +72,9 @@ def _reasoning_mistake(b, t, row, wanted, tokens):
             return f"row {b}: the empty <think></think> block (ids 3 4) is trained; it is template text"
         if tokens[t - 1 : t + 1] == [3, 4] and row[t - 1] == -100:
             return f"row {b}, t={t}: the 4 of an empty block is trained though its 3 is not: skip both ids of `3 4`"
-        user = max(k for k in range(t) if tokens[k] == 2)  # the answer's end, or the end of the user turn before
+        user = max(
+            (k for k in range(t) if tokens[k] == 2), default=0
+        )  # the answer's end, or the end of the user turn before
         if 7 in tokens[user:t] and not any(user < h < t for h in headers):
             return f"row {b}, t={t}: a 7 in a user's text opened a turn: the header is `1 7`, both ids, not 7 alone"
         return f"row {b}, t={t}: trained after the answer's 2: a user turn is not the model's text; stop at the 2"
@@ -93,6 +99,10 @@ def _check_reasoning_labels(reasoning_labels):
         f"labels should have the shape of input_ids, {tuple(ids.shape)}, got {tuple(got.shape)}"
     )
     assert got.dtype == torch.long, f"labels should be int64 (torch.long), got {got.dtype}"
+    assert ((got == -100) | (got >= 0)).all(), (
+        f"labels hold {got[(got != -100) & (got < 0)].unique().tolist()}: cross_entropy ignores only -100 "
+        "(ignore_index) and raises on another negative target: use -100 for every ignored position"
+    )
     for b, (row, wanted, tokens) in enumerate(zip(got.tolist(), REASONING_WANT, REASONING_IDS, strict=True)):
         if row == wanted:
             continue
