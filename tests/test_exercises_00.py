@@ -32,3 +32,10 @@ def test_00_mask_prefix_accepts_masked_fill_and_where():
     positions = lambda t, n: torch.arange(len(t)) < n  # noqa: E731
     assert run_check("00-mask-prefix", lambda t, n: t.masked_fill(positions(t, n), -1))[0]
     assert run_check("00-mask-prefix", lambda t, n: torch.where(positions(t, n), -1, t))[0]
+
+
+def test_00_mask_prefix_refuses_the_input_returned_when_nothing_is_masked():
+    passed, message = run_check(
+        "00-mask-prefix", lambda t, n: t if n == 0 else torch.where(torch.arange(len(t)) < n, -1, t)
+    )
+    assert not passed and "new tensor" in message

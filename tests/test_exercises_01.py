@@ -14,3 +14,36 @@ def test_01_min_score_refuses_a_closed_form_that_goes_negative():
         return math.ceil(math.log((C - 1) / (math.exp(max_loss) - 1)))
 
     assert not run_check("01-min-score", unclamped)[0]
+
+
+def test_01_min_score_names_log_of_one_plus_a_tiny_term():
+    def log_one_plus(C, max_loss):
+        s = 0
+        while math.log(1 + (C - 1) * math.exp(-s)) >= max_loss:
+            s += 1
+        return s
+
+    passed, message = run_check("01-min-score", log_one_plus)
+    assert not passed and "log1p" in message
+
+
+def test_01_min_score_names_a_closed_form_whose_denominator_rounds_to_zero():
+    def closed_form(C, max_loss):
+        return max(0, math.floor(math.log((C - 1) / (math.exp(max_loss) - 1))) + 1)
+
+    passed, message = run_check("01-min-score", closed_form)
+    assert not passed and "expm1" in message
+
+
+def test_01_min_score_accepts_log1p_and_the_closed_form_with_expm1():
+    def loop(C, max_loss):
+        s = 0
+        while math.log1p((C - 1) * math.exp(-s)) >= max_loss:
+            s += 1
+        return s
+
+    def closed_form(C, max_loss):
+        return max(0, math.floor(math.log((C - 1) / math.expm1(max_loss))) + 1)
+
+    assert run_check("01-min-score", loop)[0]
+    assert run_check("01-min-score", closed_form)[0]

@@ -39,6 +39,10 @@ def _check_mask_prefix(mask_prefix):
         )
         assert got.tolist() == want, f"mask_prefix([9, 1, 3, 7], {n}) should be {want}, got {got.tolist()}"
         assert targets.tolist() == [9, 1, 3, 7], "the input targets were changed; work on a copy"
+        assert got.data_ptr() != targets.data_ptr(), (
+            f"mask_prefix([9, 1, 3, 7], {n}) returned the input tensor itself (or a view of it): return a new "
+            "tensor (targets.clone()), or a later change to one would change the other"
+        )
 
 
 # name: (checker, the hint shown after a first wrong attempt)

@@ -15,9 +15,21 @@ from course.helpers import seq_to_logits
 
 
 def _check_min_score(answer):
-    for classes, max_loss in ((10, 0.01), (2, 0.5), (2, 0.7), (1000, 0.001), (2, 2.0)):  # the last one: s = 0
-        expected = next(s for s in range(100) if math.log(1 + (classes - 1) * math.exp(-s)) < max_loss)
-        got = answer(classes, max_loss)
+    # The last case: 1 + x rounds to 1 once x is below about 1.1e-16, so log(1 + x) says 0 too early (section 5).
+    for classes, max_loss in ((10, 0.01), (2, 0.5), (2, 0.7), (1000, 0.001), (2, 2.0), (10, 1e-17)):
+        expected = next(s for s in range(100) if math.log1p((classes - 1) * math.exp(-s)) < max_loss)
+        try:
+            got = answer(classes, max_loss)
+        except ZeroDivisionError as err:
+            raise AssertionError(
+                f"for C={classes}, max_loss={max_loss} your answer divided by zero ({err}): e^max_loss - 1 rounds "
+                "to 0 for so small a loss; math.expm1(max_loss) keeps it"
+            ) from None
+        if got == next(s for s in range(100) if math.log(1 + (classes - 1) * math.exp(-s)) < max_loss) != expected:
+            raise AssertionError(
+                f"for C={classes}, max_loss={max_loss} expected {expected}, got {got!r}: 1 + (C-1)·e^-s rounds to 1 "
+                "there, so log(1 + ...) reads 0 too early; math.log1p keeps the small term (section 5)"
+            )
         assert isinstance(got, numbers.Integral), f"return a whole-number score (an int), got {got!r}"
         assert got == expected, f"for C={classes}, max_loss={max_loss} expected {expected}, got {got!r}"
 
@@ -35,7 +47,7 @@ def _check_batch_loss(answer):
 
 # name: (checker, the hint shown after a first wrong attempt)
 EXERCISES = {
-    "01-min-score": (_check_min_score, "try s = 0, 1, 2, ... in log(1 + (C-1)·e^-s) until it drops below max_loss"),
+    "01-min-score": (_check_min_score, "try s = 0, 1, 2, ... in log1p((C-1)·e^-s) until it drops below max_loss"),
     "01-batch-loss": (
         _check_batch_loss,
         "weigh each closed form by its number of rows, divide by all rows; at s=1000 use a form without e^s",
