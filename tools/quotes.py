@@ -1799,4 +1799,17 @@ QUOTES = [
         ),
         shown="",
     ),
+    Quote(
+        notebook="06_masks_in_transformers.ipynb",
+        library="transformers",
+        version="5.23.0",
+        file="transformers/trainer.py",
+        line=543,
+        text=(
+            "self._loss_shifts_labels = LOSS_MAPPING.get(",
+            'getattr(model_to_inspect, "loss_type", None)',
+            ') is ForCausalLMLoss and not getattr(getattr(model_to_inspect, "config", None), "is_encoder_decoder", False)',
+        ),
+        shown="",
+    ),
 ]
