@@ -7,6 +7,7 @@ known stage, before which no stage takes long.
 """
 
 import multiprocessing
+import re
 import sys
 
 import pytest
@@ -271,19 +272,30 @@ def test_each_rank_reports_every_demonstration_it_reaches(two):
     assert "pipeline: 1F1B, sum/K" in stages and "vocabulary parallel: rows, mean over N" in stages
 
 
-def test_a_failing_rank_raises_a_clear_error_instead_of_hanging():
-    with pytest.raises(RuntimeError, match=r"2-rank run failed\. rank 1: RuntimeError: rank 1 failed on purpose") as e:
-        pw.run(fail_rank=1)
-    assert "rank 1: process group up" in str(e.value)
-    assert multiprocessing.active_children() == []
+@pytest.fixture(scope="module")
+def failures():
+    from test_ddp_worker import failure_runs
 
-
-def test_a_rank_that_stalls_is_stopped_and_reported_with_where_each_rank_was():
     # Rank 0 stops at the first FSDP case; rank 1 then waits in FSDP's first all-gather and nothing moves again.
-    with pytest.raises(RuntimeError, match="no rank made progress for 1 s") as err:
-        pw.run(stall=(0, "FSDP: local mean"), stall_timeout=1)
-    assert "Last progress: rank 0: FSDP: local mean; rank 1: FSDP: local mean\n" in str(err.value)
-    assert multiprocessing.active_children() == []
+    return failure_runs(
+        {"fails": lambda: pw.run(fail_rank=1), "stalls": lambda: pw.run(stall=(0, "FSDP: local mean"), stall_timeout=1)}
+    )
+
+
+def test_a_failing_rank_raises_a_clear_error_instead_of_hanging(failures):
+    err = str(failures[0]["fails"])
+    assert re.search(r"2-rank run failed\. rank 1: RuntimeError: rank 1 failed on purpose", err), err
+    assert "rank 1: process group up" in err
+
+
+def test_a_rank_that_stalls_is_stopped_and_reported_with_where_each_rank_was(failures):
+    err = str(failures[0]["stalls"])
+    assert "no rank made progress for 1 s" in err, err
+    assert "Last progress: rank 0: FSDP: local mean; rank 1: FSDP: local mean\n" in err, err
+
+
+def test_no_rank_outlives_a_failed_run(failures):
+    assert failures[1] == []
 
 
 @pytest.mark.parametrize(

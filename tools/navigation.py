@@ -19,6 +19,7 @@ lesson map and the workshop agenda never disagree with the notebooks.
 import argparse
 import ast
 import configparser
+import functools
 import pathlib
 import re
 
@@ -91,6 +92,7 @@ def modules():
     return sorted(found + [path.name for path in NOTEBOOKS.glob("*.py")])
 
 
+@functools.cache  # the package does not change while this runs; imports() asks for it once per file
 def _exports():
     """``{name: module}`` for every public name a module of the package lists in ``__all__``."""
     out = {}

@@ -5,9 +5,9 @@
 on each; the list it returns holds what ``target`` returned on each rank, in rank order (saved with
 ``torch.save`` by the rank, read back with ``weights_only=True``: plain numbers, strings, lists, dicts and
 tensors). On Linux the ranks come from the ``forkserver`` start method: one server process imports torch and
-the target's module once, and forks every rank of this call and of later ones from it, so a second start costs
-little. Elsewhere (macOS, Windows) each rank is started with ``spawn`` and imports torch itself. Both work
-inside Jupyter.
+the target's module (and torch._dynamo, which DDP and FSDP load on first use) once, and forks every rank of
+this call and of later ones from it, so a second start costs little. Elsewhere (macOS, Windows) each rank is
+started with ``spawn`` and imports torch itself. Both work inside Jupyter.
 
 The processes always end, and a failing or stalled rank makes ``launch`` raise ``RuntimeError``, never hang.
 Each rank writes every stage it reaches (``spawned``, ``process group up``, then whatever ``target`` passes
@@ -96,7 +96,9 @@ def _context(target):
     if sys.platform != "linux":
         return mp.get_context("spawn")  # macOS and Windows: each rank imports torch
     context = mp.get_context("forkserver")
-    context.set_forkserver_preload(["course.launch", target.__module__])  # read when the server starts
+    # Read when the server starts. DDP and FSDP import torch._dynamo on first use, about a second in each rank
+    # of each start; imported once in the server, every rank forked from it has it.
+    context.set_forkserver_preload(["course.launch", target.__module__, "torch._dynamo"])
     return context
 
 
