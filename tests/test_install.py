@@ -106,3 +106,12 @@ def test_a_closed_port_counts_as_unreachable():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     assert install.reachable(f"http://127.0.0.1:{port}/", seconds=5) is False
+
+
+@pytest.mark.parametrize("dont_write, compiled", [("", False), ("1", True)])
+def test_bytecode_is_compiled_at_install_only_where_imports_cannot_write_it(monkeypatch, dont_write, compiled):
+    calls = []
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", dont_write)
+    monkeypatch.setattr(install.subprocess, "run", lambda command, **kwargs: calls.append(command))
+    install.compile_installed()
+    assert bool(calls) == compiled and all("compileall" in command for command in calls)
