@@ -57,8 +57,7 @@ def reachable(url, seconds=PROBE_SECONDS):
 
 def pip(*args):
     """Run ``pip install`` quietly, its output appended to LOG; True when it succeeded, else say where to look."""
-    # --no-compile: imports write the bytecode of what the course uses; compile_installed() covers the machines
-    # where they cannot.
+    # --no-compile: compile_installed() does it afterwards, on every core (pip compiles on one).
     command = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-compile", *args]
     with open(LOG, "a", encoding="utf-8") as log:
         log.write("+ " + " ".join(command[2:]) + "\n")
@@ -82,17 +81,20 @@ def step(text):
     print(f"- {text} ...", flush=True)
 
 
+# Never imported by the course (but for the few transformers models a notebook loads, which import then
+# compiles): compiling them took 8 of the 22 s that all 13,000 installed files took on 2 cores.
+NOT_COMPILED = r"(transformers[/\\]models|[/\\](tests|testing|_vendor|pip|setuptools))[/\\]"
+
+
 def compile_installed():
-    """Where PYTHONDONTWRITEBYTECODE is set (as on some CI machines), write the bytecode of every installed
-    module, in parallel: Python then never writes it when importing, and each kernel of the test run would
-    compile torch again. Elsewhere imports write it, for just the modules the course uses (compiling all
-    13,000 files took 22 s on 2 cores, a third of the set-up). (A few files written for newer Pythons, such
-    as torch's py312 test helpers, do not compile: harmless, and reported by compileall.)"""
-    if not os.environ.get("PYTHONDONTWRITEBYTECODE"):
-        return
+    """Write the bytecode of the installed modules, in parallel: where PYTHONDONTWRITEBYTECODE is set (as on
+    some CI machines), Python never writes it when importing, and each kernel of the test run would compile
+    torch again; elsewhere the first test run's processes would each compile the same modules at once.
+    (A few files written for newer Pythons, such as torch's py312 helpers, do not compile: harmless.)"""
     folders = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
     for folder in folders:
-        subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", folder], stdout=subprocess.DEVNULL)
+        command = [sys.executable, "-m", "compileall", "-q", "-j", "0", "-x", NOT_COMPILED, folder]
+        subprocess.run(command, stdout=subprocess.DEVNULL)
 
 
 def describe_torch(version, cuda):
@@ -117,7 +119,7 @@ def summary(torch_line, venv=sys.prefix):
         [
             "",
             f"ready: {torch_line.removeprefix('installed: ')}, and the course's requirements, in {shown(venv)}",
-            "next:  make lab opens notebook 00 in JupyterLab; make test checks everything (2 to 3 min on 2 cores)",
+            "next:  make lab opens notebook 00 in JupyterLab; make test checks everything (about a minute on 2 cores)",
         ]
     )
 
@@ -153,7 +155,7 @@ def main(argv=None):
     step("requirements.txt from pip's index (a few minutes the first time)")
     if not pip("-r", str(REQUIREMENTS)):
         raise SystemExit("pip could not install requirements.txt (see the lines above)")
-    step("warming matplotlib's font cache, setting JupyterLab's defaults")
+    step("compiling the installed modules, warming matplotlib's font cache, setting JupyterLab's defaults")
     compile_installed()
     # The first matplotlib import builds a font cache and says so on stderr: do it here, not in
     # the first notebook, where the notice would fail strict nbval.
