@@ -1683,6 +1683,7 @@ QUOTES = [
             "# TP ranks (and the expert-parallel ranks sharing their batch) see replicated batches; `num_processes`",
             "# over-counts them by `tp_size`. Mirror the divisor used in `_get_num_items_in_batch`.",
             "loss_scale = self.accelerator.num_processes // self.get_tp_size()",
+            "loss *= loss_scale if self.args.n_gpu <= 1 else self.args.n_gpu",
         ),
         shown="",
     ),
