@@ -47,3 +47,20 @@ def test_01_min_score_accepts_log1p_and_the_closed_form_with_expm1():
 
     assert run_check("01-min-score", loop)[0]
     assert run_check("01-min-score", closed_form)[0]
+
+
+def test_01_min_score_names_rounding_in_a_loss_computed_another_way():
+    import torch
+    import torch.nn.functional as F
+
+    def by_cross_entropy(C, max_loss):  # float64, yet the loss rounds to 0 before the true answer
+        s = 0
+        while (
+            F.cross_entropy(torch.tensor([[float(s)] + [0.0] * (C - 1)], dtype=torch.float64), torch.tensor([0]))
+            >= max_loss
+        ):
+            s += 1
+        return s
+
+    passed, message = run_check("01-min-score", by_cross_entropy)
+    assert not passed and "log1p" in message

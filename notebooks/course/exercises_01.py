@@ -25,7 +25,13 @@ def _check_min_score(answer):
                 f"for C={classes}, max_loss={max_loss} your answer divided by zero ({err}): e^max_loss - 1 rounds "
                 "to 0 for so small a loss; math.expm1(max_loss) keeps it"
             ) from None
-        if got == next(s for s in range(100) if math.log(1 + (classes - 1) * math.exp(-s)) < max_loss) != expected:
+        plain = next(s for s in range(100) if math.log(1 + (classes - 1) * math.exp(-s)) < max_loss)
+        if max_loss < 1e-15 and isinstance(got, numbers.Integral) and got < expected and got != plain:
+            raise AssertionError(
+                f"for C={classes}, max_loss={max_loss} expected {expected}, got {got!r}: the loss you computed "
+                "rounded to 0 too early; a sum like 1 + (C-1)·e^-s loses so small a term, math.log1p keeps it"
+            )
+        if got == plain != expected:
             raise AssertionError(
                 f"for C={classes}, max_loss={max_loss} expected {expected}, got {got!r}: 1 + (C-1)·e^-s rounds to 1 "
                 "there, so log(1 + ...) reads 0 too early; math.log1p keeps the small term (section 5)"
