@@ -64,3 +64,11 @@ def test_01_min_score_names_rounding_in_a_loss_computed_another_way():
 
     passed, message = run_check("01-min-score", by_cross_entropy)
     assert not passed and "log1p" in message
+
+
+def test_01_min_score_names_expm1_for_a_log_of_a_difference_that_rounds_to_zero():
+    def closed_form(C, max_loss):
+        return max(0, math.floor(math.log(C - 1) - math.log(math.exp(max_loss) - 1)) + 1)
+
+    passed, message = run_check("01-min-score", closed_form)
+    assert not passed and "expm1" in message

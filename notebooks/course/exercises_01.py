@@ -20,16 +20,20 @@ def _check_min_score(answer):
         expected = next(s for s in range(100) if math.log1p((classes - 1) * math.exp(-s)) < max_loss)
         try:
             got = answer(classes, max_loss)
-        except ZeroDivisionError as err:
+        except (ZeroDivisionError, ValueError, OverflowError) as err:
+            if max_loss > 1e-15 and not isinstance(err, ZeroDivisionError):
+                raise
             raise AssertionError(
-                f"for C={classes}, max_loss={max_loss} your answer divided by zero ({err}): e^max_loss - 1 rounds "
-                "to 0 for so small a loss; math.expm1(max_loss) keeps it"
+                f"for C={classes}, max_loss={max_loss} your answer raised {type(err).__name__} ({err}): "
+                "e^max_loss - 1 rounds to 0 for so small a loss (a division by 0, a log of 0); "
+                "math.expm1(max_loss) keeps it"
             ) from None
         plain = next(s for s in range(100) if math.log(1 + (classes - 1) * math.exp(-s)) < max_loss)
         if max_loss < 1e-15 and isinstance(got, numbers.Integral) and got < expected and got != plain:
             raise AssertionError(
                 f"for C={classes}, max_loss={max_loss} expected {expected}, got {got!r}: the loss you computed "
-                "rounded to 0 too early; a sum like 1 + (C-1)·e^-s loses so small a term, math.log1p keeps it"
+                "rounded to 0 too early; a sum like 1 + (C-1)·e^-s loses so small a term, math.log1p keeps it "
+                "(in a closed form, math.expm1(max_loss) keeps e^max_loss - 1)"
             )
         if got == plain != expected:
             raise AssertionError(
