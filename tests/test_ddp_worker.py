@@ -4,8 +4,6 @@ gloo on 127.0.0.1. Each set of scenarios runs once for the module (starting the 
 here depends on how fast the machine is: a stalled rank is made to stall on purpose, at a known stage.
 """
 
-import concurrent.futures
-import multiprocessing
 import re
 import sys
 from types import SimpleNamespace
@@ -14,6 +12,7 @@ import pytest
 import torch
 
 from course import ddp_worker, launch
+from failure_runs import failure_runs
 
 SCENARIOS = {
     "uneven": [[1, 2], [4, 3]],
@@ -134,22 +133,6 @@ def test_each_rank_reports_its_progress_stage_by_stage(ran):
     stages = (out_dir / "rank1.progress").read_text().splitlines()
     assert stages[:2] == ["spawned", "process group up"] and stages[-1] == "finished"
     assert "job 1/18 ('uneven', own mean): micro-batch 2/2 backward done" in stages
-
-
-def failure_runs(runs):
-    """Start the runs together (each mostly waits, on a timeout or on the ranks it stops, not on the CPU) and
-    return {name: the RuntimeError it raised, or None}, with the processes still alive once all returned."""
-
-    def error_of(run):
-        try:
-            run()
-        except RuntimeError as err:
-            return err
-        return None
-
-    with concurrent.futures.ThreadPoolExecutor(len(runs)) as pool:
-        errors = dict(zip(runs, pool.map(error_of, runs.values()), strict=True))
-    return errors, multiprocessing.active_children()
 
 
 @pytest.fixture(scope="module")

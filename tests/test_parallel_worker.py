@@ -15,6 +15,7 @@ import torch
 
 from course import parallel_setups as ps
 from course import parallel_worker as pw
+from failure_runs import failure_runs
 
 
 def close(grad, want):
@@ -274,8 +275,6 @@ def test_each_rank_reports_every_demonstration_it_reaches(two):
 
 @pytest.fixture(scope="module")
 def failures():
-    from test_ddp_worker import failure_runs
-
     # Rank 0 stops at the first FSDP case; rank 1 then waits in FSDP's first all-gather and nothing moves again.
     return failure_runs(
         {"fails": lambda: pw.run(fail_rank=1), "stalls": lambda: pw.run(stall=(0, "FSDP: local mean"), stall_timeout=1)}
