@@ -72,3 +72,14 @@ def test_01_min_score_names_expm1_for_a_log_of_a_difference_that_rounds_to_zero(
 
     passed, message = run_check("01-min-score", closed_form)
     assert not passed and "expm1" in message
+
+
+def test_01_min_score_names_a_loss_equal_to_max_loss():
+    def at_or_below(C, max_loss):
+        s = 0
+        while math.log1p((C - 1) * math.exp(-s)) > max_loss:
+            s += 1
+        return s
+
+    passed, message = run_check("01-min-score", at_or_below)
+    assert not passed and "strictly below" in message

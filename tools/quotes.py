@@ -1854,4 +1854,13 @@ QUOTES = [
         ),
         shown="",
     ),
+    Quote(
+        notebook="10_masks_in_rl_finetuning.ipynb",
+        library="trl",
+        version="1.16.0",
+        file="trl/trainer/grpo_trainer.py",
+        line=3146,
+        text=('if self.use_vllm and self.vllm_importance_sampling_correction and self.loss_type != "vespo":',),
+        shown="",
+    ),
 ]

@@ -16,7 +16,8 @@ from course.helpers import seq_to_logits
 
 def _check_min_score(answer):
     # The last case: 1 + x rounds to 1 once x is below about 1.1e-16, so log(1 + x) says 0 too early (section 5).
-    for classes, max_loss in ((10, 0.01), (2, 0.5), (2, 0.7), (1000, 0.001), (2, 2.0), (10, 1e-17)):
+    # (2, log 2): at s = 0 the loss is exactly log 2, not below it, so the answer is 1.
+    for classes, max_loss in ((10, 0.01), (2, 0.5), (2, 0.7), (1000, 0.001), (2, 2.0), (2, math.log(2)), (10, 1e-17)):
         expected = next(s for s in range(100) if math.log1p((classes - 1) * math.exp(-s)) < max_loss)
         try:
             got = answer(classes, max_loss)
@@ -41,7 +42,11 @@ def _check_min_score(answer):
                 "there, so log(1 + ...) reads 0 too early; math.log1p keeps the small term (section 5)"
             )
         assert isinstance(got, numbers.Integral), f"return a whole-number score (an int), got {got!r}"
-        assert got == expected, f"for C={classes}, max_loss={max_loss} expected {expected}, got {got!r}"
+        assert got == expected, f"for C={classes}, max_loss={max_loss} expected {expected}, got {got!r}" + (
+            ": the loss must be strictly below max_loss, and at that score it equals it"
+            if isinstance(got, numbers.Integral) and math.log1p((classes - 1) * math.exp(-got)) == max_loss
+            else ""
+        )
 
 
 def _check_batch_loss(answer):

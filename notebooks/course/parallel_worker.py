@@ -320,10 +320,9 @@ def _two_ranks(rank, world, payload, report):
 
 
 def _dp_cp_ranks(rank, world, payload, report):
-    """DP = 2 × CP = 2: rank = 2·dp + cp. The gradients are averaged over all 4 ranks, as DDP over Megatron's
-    data-parallel group with context parallel does, and FSDP's default over the flattened dp×cp mesh
-    (torchtitan): here by an all-reduce and a division by 4, since DDP and FSDP each cost a rank over a second
-    of start-up (both import torch._dynamo), and the 2-rank run shows FSDP's average for real."""
+    """DP = 2 × CP = 2: rank = 2·dp + cp. The gradients are averaged over all 4 ranks, as FSDP's default does
+    over a flattened dp×cp mesh and Megatron's DDP without --calculate-per-token-loss: here by an all-reduce and
+    a division by 4, which keeps the arithmetic in view; the 2-rank run shows FSDP's average for real."""
     from torch.distributed.device_mesh import init_device_mesh
 
     mesh = init_device_mesh("cpu", (2, 2), mesh_dim_names=("dp", "cp"))
