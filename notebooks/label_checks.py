@@ -16,9 +16,12 @@ leave the pad id out). Pass ``decode=tokenizer.decode`` for token text, and
 ``vocab_size=model.get_input_embeddings().num_embeddings`` (``len(tokenizer)`` counts added tokens the model may
 lack). ``WHAT`` lists the tags in the order they are reported. ``[]`` is no proof: ``[span-start]`` compares the
 chat turns of a batch with each other (plain prompt-completion rows are not compared), so a shift shared by every
-row passes; look at rows (``show_labels``, and ``summarize_labels``: how each row's first answer opens). Nor can
-it see a pad id that is also a text token masked by value (``labels[labels == pad] = -100``): the holes left in
-answers look like a masked tool output; give padding a token of its own.
+row passes unless you give ``header_ids``, the ids your template writes before each answer (its generation prompt,
+``tokenizer.encode("<|im_start|>assistant\\n", add_special_tokens=False)``): an answer that opens a turn and
+starts inside them or one token after them is then flagged, in every row. Look at rows too (``show_labels``, and
+``summarize_labels``: how each row's first answer opens). Nor can it see a pad id that is also a text token masked
+by value (``labels[labels == pad] = -100``): the holes left in answers look like a masked tool output; give
+padding a token of its own.
 Notebook 09 shows each check at work, and ``checking_collator`` round a collator.
 
 >>> ids = torch.tensor([[5, 6, 7, 8, 1], [5, 6, 9, 1, 0]])  # 1 = end, 0 = pad; the prompt 5 6 is not trained
@@ -149,7 +152,7 @@ def _position_checks(ids, lab, real, doc_start, top, ignore, never):
     }
 
 
-def _spans(ids, lab, target, real, doc_start, end, never, fresh):
+def _spans(ids, lab, target, real, doc_start, end, never, fresh, header):
     """Each trained span (a run of targets), in row order, with what the end and start checks read around it:
     {column: a list with one item per span}."""
     width, nothing = ids.shape[1], torch.zeros_like(target[:, :1])
@@ -168,6 +171,10 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh):
     doc_first = torch.cummax(torch.where(doc_start, torch.arange(width, device=r.device), 0), 1).values[r, a]
     # where the untrained stretch before each span begins: after the previous span in its row, or at its document
     gap = torch.maximum(doc_first, torch.where(torch.cat([r[:1] < 0, same_row]), torch.cat([b[:1], b[:-1]]) + 1, 0))
+    at = a[:, None] + torch.arange(-1 - len(header), len(header), device=a.device)  # k + 1 before a to k - 1 after
+    header_end = torch.zeros_like(target)  # where header_ids end (k ids in a row)
+    if 0 < len(header) <= width:
+        header_end[:, len(header) - 1 :] = (ids.unfold(1, len(header), 1) == ids.new_tensor(header)).all(2)
     span = dict(  # row, first and last position, and:
         row=r,
         start=a,
@@ -180,6 +187,8 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh):
         after_end=is_end[r, a - 1],  # it starts right after an end id (the `\n` a template writes there)
         opens=count(turn & ~target, gap, a) > 0,  # it opens a chat turn: an end id or a header token comes before it
         window=torch.stack([torch.where(a >= k, ids[r, a - k], -1) for k in (3, 2, 1, 0)], dim=1),  # ids around a
+        around=torch.where((at >= 0) & (at < width), ids[r[:, None], at % width], -1),  # ids around a, header_ids long
+        header=count(header_end, gap, a) > 0,  # header_ids come in the untrained stretch before it
     )
     return {name: column.tolist() for name, column in span.items()}
 
@@ -211,19 +220,29 @@ def _ends(span):
     return places
 
 
-def _span_start(span):
-    """[span-start] places: once 3 or more, and 3 in 4, of the answers that open a chat turn (an untrained end id or
-    never_train id before them) follow one header, one that starts a token early (it trains the header's last token)
-    or late (the header ends two before) is flagged. The header's last token and last two are compared."""
-    columns = zip(*(span[c] for c in ("row", "start", "window", "opens", "after_end")), strict=True)
-    openings = [(row, t, window) for row, t, window, opens, after_end in columns if opens and not after_end]
+def _span_start(span, header):
+    """[span-start] places. Given header_ids (k ids), an answer that opens a chat turn (an untrained end id or
+    never_train id before it) and starts inside them (a header token trained) or one after them (its first token
+    masked), not right after them; every one if they follow no answer at all. Without: once 3 or more, and 3 in 4,
+    of the answers that open a turn follow one header, one that starts a token early or late against it (its last
+    token and last two are compared)."""
+    each = [dict(zip(span, values, strict=True)) for values in zip(*span.values(), strict=True)]  # one dict a span
+    openings = [s for s in each if s["opens"]]
+    if header:  # around: the ids from k + 1 before the start to k - 1 after; the header right before it is at j = 1
+        k = len(header)
+        where = [{j for j in range(k + 2) if tuple(s["around"][j : j + k]) == header} for s in openings]
+        seen = any(where) or any(s["header"] for s in openings)  # header_ids before some answer
+        what = "answers follow header_ids {}" if seen else "header_ids {} come before no answer (tokenized as in rows?)"
+        flagged = [s for s, js in zip(openings, where, strict=True) if 1 not in js and (js or not seen)]
+        return [(s["row"], s["start"]) for s in flagged], (header, what)
+    openings = [(s["row"], s["start"], s["window"]) for s in openings if not s["after_end"]]
     places, usual = [], None
     for n in (1, 2):  # window: the 3 ids before the start, then the first; near: the n before, then n one off
         near = [(r, t, tuple(w[3 - n : 3]), (tuple(w[4 - n :]), tuple(w[2 - n : 2]))) for r, t, w in openings]
-        for header, agree in Counter(before for _, _, before, _ in near).most_common(1):
+        for common, agree in Counter(before for _, _, before, _ in near).most_common(1):
             if agree >= 3 and 4 * agree >= 3 * len(openings):
-                usual = header, agree
-                places += [(r, t) for r, t, before, off in near if before != header and header in off]
+                usual = common, f"{agree} start after id{'s' * (n > 1)} {{}}"
+                places += [(r, t) for r, t, before, off in near if before != common and common in off]
     return places, usual
 
 
@@ -263,14 +282,15 @@ def _report(masks, shown, decode, usual, packed, edge):
 
 def check_labels(
     input_ids, labels, attention_mask=None, *, end_ids, position_ids=None, vocab_size=None, never_train_ids=(),
-    decode=None, ignore_index=-100,
+    header_ids=(), decode=None, ignore_index=-100,
 ):  # fmt: skip
     """The findings about a batch's labels in Hugging Face's convention, [] when no check fires (module doc)."""
     ids, lab, mask, pos = _read(input_ids, labels, attention_mask, position_ids, decode)
     vocab, ignore = (None if vocab_size is None else _int(vocab_size, "vocab_size")), _int(ignore_index, "ignore_index")
     if vocab is not None and vocab < 1:
         raise ValueError(f"vocab_size must be a positive int or None, got {vocab_size!r}")
-    end, never = _ids(end_ids, "end_ids"), _ids(never_train_ids, "never_train_ids")
+    end, never, header = (_ids(x, name) for x, name in ((end_ids, "end_ids"), (never_train_ids, "never_train_ids"),
+                                                        (header_ids, "header_ids")))  # fmt: skip
     if set(end) & set(never):
         raise ValueError(
             f"end_ids and never_train_ids share id(s) {sorted(set(end) & set(never))}: each answer must train its "
@@ -288,11 +308,11 @@ def check_labels(
     usual = None
     if len(end):
         fresh = target & ~masks["pad-kept"] & ~masks["never-train"]  # an answer of only these is reported already
-        span = _spans(ids, lab, target, real, doc_start, end, never, fresh)
-        places, usual = _span_start(span)
+        span = _spans(ids, lab, target, real, doc_start, end, never, fresh, header)
+        places, usual = _span_start(span, tuple(header))
         for tag, where in (_ends(span) | {"span-start": places}).items():
             masks[tag][[r for r, _ in where], [t for _, t in where]] = True
-    usual = usual and f"{usual[1]} start after id{'s' * (len(usual[0]) > 1)} {_text(list(usual[0]), decode)}"
+    usual = usual and usual[1].format(_text(list(usual[0]), decode))  # (ids, what the answers do with them)
     shown = {"input-out-of-range": ids, "out-of-range": lab, "never-train": lab, "end-not-trained": ids}
     shown["span-start"] = ids.roll(1, dims=1)  # the token before the answer
     findings = _report(masks, shown, decode, usual, pos is not None or (mask is not None and mask.dim() == 4), edge)
@@ -316,8 +336,8 @@ class checking_collator:  # a class, like functools.partial, so that DataLoader 
     """Wrap a collator: the first ``first`` batches it returns go through ``check_batch(batch, **options)``, and
     one with findings raises ValueError listing them. ``options`` must name ``end_ids``. Each DataLoader worker
     collates with its own copy, so with ``num_workers=k`` each worker checks its own first ``first`` batches.
-    A one-token shift that every row shares raises nothing (``[span-start]`` compares rows with each other): read
-    ``summarize_labels`` on a first batch once, where each row's opening shows the shift."""
+    A one-token shift that every row shares raises nothing unless ``options`` name ``header_ids`` (``[span-start]``
+    otherwise compares rows with each other): read ``summarize_labels`` on a first batch once, where it shows."""
 
     def __init__(self, collator, first=2, **options):
         if not callable(collator) or "end_ids" not in options:

@@ -714,6 +714,17 @@ def test_a_shift_every_row_shares_passes_the_checks_and_shows_in_the_summarys_op
     assert openings == {"sound": "4 2 [10] [11]", "early": "3 4 [2] [10]", "late": "2 10 [11] [1]"}
 
 
+@pytest.mark.parametrize("start, positions", [(6, (6,)), (8, (8,)), (5, (5,)), (4, (4,))])
+def test_given_header_ids_a_shift_every_row_shares_is_flagged_in_every_row(start, positions):
+    """header_ids 3 4 2 (the generation prompt): answers that start inside them (6: the 2 trained; 5, 4: more of
+    the header) or one after them (8) are flagged in every row, and few rows are enough; at 7 they are sound."""
+    assert check_labels(*chats([7, 7]), end_ids=[1], header_ids=[3, 4, 2]) == []
+    findings = check_labels(*chats([start] * 2), end_ids=[1], header_ids=[3, 4, 2])
+    assert [(f.tag, f.row, f.positions) for f in findings] == [("span-start", row, positions) for row in (0, 1)]
+    assert "but answers follow header_ids 3, 4, 2: a header token trained, or the answer's first token" in findings[0]
+    assert check_labels(*chats([start] * 2), end_ids=[1]) == []  # without them: rows that agree pass
+
+
 def two_turns(*spans):
     """Mistral-like rows `<s> [INST] q [/INST] a </s> [INST] q [/INST] a </s>` (3 4 q 2 11 12 1 4 q 2 13 1),
     trained over the given [first, last) spans."""

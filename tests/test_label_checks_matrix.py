@@ -218,15 +218,12 @@ def build(family, layout="right", bug=None, turns=1):
     if bug == "user-turns-trained":  # trained from the first answer header on: later user turns too
         firsts = [next(t for t, y in enumerate(labels) if y != -100) for _, labels in examples]
         examples = [(ids, [-100] * first + ids[first:]) for (ids, _), first in zip(examples, firsts, strict=True)]
-    if bug in ("early", "late"):  # one row's answer starts a token early (header token trained) or late
-        ids, labels = examples[1]
-        first = next(t for t, y in enumerate(labels) if y != -100)
+    for k in range(len(examples)) if bug in ("all-early", "all-late") else [1] if bug in ("early", "late") else []:
+        ids, labels = examples[k]  # row 1's answers start a token early (header token trained) or late; or all rows'
         labels = list(labels)
-        if bug == "early":
-            labels[first - 1] = ids[first - 1]
-        else:
-            labels[first] = -100
-        examples[1] = (ids, labels)
+        for first in [t for t, y in enumerate(labels) if y != -100 and (t == 0 or labels[t - 1] == -100)]:
+            labels[first - 1 : first + 1] = [ids[first - 1], ids[first]] if "early" in bug else [-100, -100]
+        examples[k] = (ids, labels)
     if layout == "tool":  # a tool's output inside the answer is not the model's text: masked
         lo, hi = ids_of("<tool>"), ids_of("</tool>")
         inside = lambda ids, t: lo in ids[: t + 1] and hi not in ids[:t]  # noqa: E731
@@ -331,6 +328,21 @@ CASES += [  # plain prompt-completion rows, each with a bug
 ]
 
 
+GENERATION_PROMPT = {  # header_ids: what each template writes before an answer (tokenized as in the rows)
+    "chatml": "<|im_start|>assistant\n",
+    "think": "<|im_start|>assistant\n",  # then <think> (trained) or, with no reasoning, the empty block (not)
+    "llama3": "<|start_header_id|>assistant<|end_header_id|>\n\n",
+    "gemma": "<start_of_turn>model\n",
+    "mistral": "[/INST]",
+}
+# Bugs a shift every row shares, or one after which the whole text is trained: with header_ids, [span-start] too
+WITH_HEADER = {"all-early": {"span-start"}, "all-late": {"span-start"}, "shifted": {"span-start"}}
+WITH_HEADER["full-text-pad-masked-by-value"] = {"span-start"}  # each answer's header is trained
+CASES += [(family, "right", bug, set()) for family in ("chatml", "gemma") for bug in ("all-early", "all-late")]
+CASES += [("llama3", "multi", "all-late", set()), ("think", "right-eos", "all-early", set()),
+          ("mistral", "padfree-eos", "all-late", set())]  # fmt: skip
+
+
 @pytest.mark.parametrize("family, layout, bug, tags", CASES, ids=lambda v: v if isinstance(v, str) else None)
 def test_each_batch_gets_exactly_its_tags(family, layout, bug, tags):
     turns = 2 if layout.startswith("multi") or bug == "user-turns-trained" else 1
@@ -338,6 +350,24 @@ def test_each_batch_gets_exactly_its_tags(family, layout, bug, tags):
     findings = check_batch(batch, decode=tokenizer(KIND[family]).decode, **options)
     assert {f.tag for f in findings} == tags, "\n".join(findings)
     assert all(re.fullmatch(r"\[[a-z-]+\] (row \d+.*|… and \d+ more rows like these)", f) for f in findings)
+    if family in GENERATION_PROMPT:  # given header_ids, a shift every row shares is flagged; nothing else changes
+        tok = tokenizer(KIND[family])
+        header = tok(GENERATION_PROMPT[family], add_special_tokens=False)["input_ids"]
+        findings = check_batch(batch, decode=tok.decode, header_ids=header, **options)
+        assert {f.tag for f in findings} == tags | WITH_HEADER.get(bug, set()), "\n".join(findings)
+
+
+def test_header_ids_found_in_no_untrained_stretch_before_an_answer_flag_every_answer():
+    """Ids that are not the template's (here a system header, where the chats have none; or ids tokenized unlike the
+    rows) would check nothing: every answer is flagged, with a message that names header_ids as the doubt."""
+    tok = tokenizer("byte")
+    batch, options = build("chatml", "multi", turns=2)
+    wrong = tok("<|im_start|>system\n")["input_ids"]
+    findings = check_batch(batch, header_ids=wrong, decode=tok.decode, **options)
+    assert {f.tag for f in findings} == {"span-start"} and findings[-1] == "[span-start] … and 1 more rows like these"
+    assert "'\\n' come before no answer (tokenized as in rows?)" in findings[0], findings[0]
+    user = tok("<|im_start|>user\n")["input_ids"]  # before every second answer, so they are the template's
+    assert check_batch(batch, header_ids=user, **options) == []
 
 
 def test_the_matrix_has_at_least_40_batches_each_family_sound_and_broken():
