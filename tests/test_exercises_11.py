@@ -141,6 +141,26 @@ def test_pipeline_loss_names_a_count_of_the_first_step_only():
     assert "only the first step()" in message
 
 
+def test_pipeline_loss_names_a_count_of_the_last_step_only():
+    message = check(
+        "11-pipeline-loss", lambda step_targets: (summed_over, {"K": (step_targets[-1] != -100).sum()}, False)
+    )
+    assert "only the last step()" in message
+
+
+def test_pipeline_loss_names_an_unguarded_count():
+    def pipeline_setup(step_targets):
+        count = sum((t != -100).sum() for t in step_targets)
+
+        def loss_fn(output, target, K):  # no clamp
+            return F.cross_entropy(output.flatten(0, -2), target.flatten(), reduction="sum") / K
+
+        return loss_fn, {"K": count}, False
+
+    message = check("11-pipeline-loss", pipeline_setup)
+    assert "the step keeps no target, so K = 0" in message and "K.clamp(min=1)" in message
+
+
 # 11-vocab-parallel-ignore
 
 
@@ -243,6 +263,22 @@ def test_vocab_parallel_ignore_names_an_unshifted_softmax():
         backward = staticmethod(_backward)
 
     assert "exp overflows; subtract each row's maximum" in check("11-vocab-parallel-ignore", Unshifted)
+
+
+def test_vocab_parallel_ignore_names_a_row_maximum_left_local():
+    class LocalMax(Masked):
+        """The 'max' all-reduce left out: each rank shifts by its own columns' maximum."""
+
+        @staticmethod
+        def forward(ctx, local_logits, target, vocab_start, all_reduce):
+            def all_reduce_but_max(tensor, op):
+                if op != "max":
+                    all_reduce(tensor, op)
+
+            return Masked.forward(ctx, local_logits, target, vocab_start, all_reduce_but_max)
+
+    message = check("11-vocab-parallel-ignore", LocalMax)
+    assert "each rank subtracts its own columns' maximum" in message and "all-reduce the row maximum" in message
 
 
 def test_vocab_parallel_ignore_says_when_ranks_disagree_on_collectives():

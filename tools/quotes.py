@@ -1863,4 +1863,13 @@ QUOTES = [
         text=('if self.use_vllm and self.vllm_importance_sampling_correction and self.loss_type != "vespo":',),
         shown="",
     ),
+    Quote(
+        notebook="11_masks_across_parallel_dimensions.ipynb",
+        library="torch",
+        version="2.13.0",
+        file="torch/distributed/pipelining/stage.py",
+        line=2142,
+        text=("if self._inference_mode == InferenceMode.DYNAMIC:",),
+        shown="",
+    ),
 ]

@@ -117,6 +117,7 @@ def _check_pipeline_loss(answer):
     batches = [  # kept targets of each sequence of each step(): one sequence per micro-batch when n = 4
         [[2, 3, 0, 1]],
         [[1, 3, 3, 2], [0, 1, 2, 0]],
+        [[0, 0, 0, 0]],  # a step that keeps nothing: K = 0 (last, so that a mean loss_fn is named first)
     ]
     for kept in batches:
         steps = [_pipeline_case(gen, rows) for rows in kept]
@@ -136,22 +137,30 @@ def _check_pipeline_loss(answer):
             ref = _Linear()
             inputs = torch.cat([x for x, _ in steps])
             targets = torch.cat([y for _, y in steps])
-            F.cross_entropy(ref(inputs).flatten(0, 1), targets.flatten()).backward()
+            total = (targets != -100).sum()
+            summed = F.cross_entropy(ref(inputs).flatten(0, 1), targets.flatten(), reduction="sum")
+            token_mean = summed / total.clamp(min=1)  # 0 when nothing is kept
+            token_mean.backward()
             want = torch.cat([p.grad.flatten() for p in ref.parameters()])
+            logged = torch.stack([torch.as_tensor(loss, dtype=torch.float64).reshape(()) for loss in losses])
+            if total == 0 and not (torch.isfinite(grads).all() and torch.isfinite(logged).all()):
+                raise AssertionError(
+                    f"{case}: a loss or gradient is nan: the step keeps no target, so K = 0 and the sum / K is 0/0; "
+                    "guard the count, K.clamp(min=1)"
+                )
             if torch.isnan(grads).any():
                 raise AssertionError(
                     f"{case}: the gradients hold nan: a micro-batch keeps no target, and a mean over no targets is "
                     "0/0; divide the micro-batch's sum by the count of the whole step"
                 )
             if torch.allclose(grads, want, rtol=1e-6, atol=1e-12):  # a float32 scale is right too
-                logged = torch.stack([torch.as_tensor(loss, dtype=torch.float64).reshape(()) for loss in losses])
                 assert torch.isfinite(logged).all(), (
                     f"{case}: the gradients are right, but a micro-batch that keeps no target logs a loss of "
                     f"{[round(v, 4) for v in logged.tolist()]}: a mean over no targets is 0/0; return the "
                     "micro-batch's sum divided by the count of the whole step, so that the logged losses add up to "
                     "the token mean"
                 )
-                token_mean = F.cross_entropy(ref(inputs).flatten(0, 1), targets.flatten()).detach()
+                token_mean = token_mean.detach()
                 assert torch.isclose(logged.sum(), token_mean, rtol=1e-6), (
                     f"{case}: the gradients are right, but the logged micro-batch losses add up to "
                     f"{logged.sum().item():.4f}, not the token mean {token_mean.item():.4f}: return each micro-batch's "
@@ -177,12 +186,13 @@ def _check_pipeline_loss(answer):
                         f"{case}: your loss_fn is each micro-batch's own mean, so the step's gradient is a mean of "
                         "micro-batch means, and the micro-batches keep different numbers of targets"
                     )
-            total, first = (targets != -100).sum(), (steps[0][1] != -100).sum()
-            if len(steps) > 1 and torch.allclose(grads * first / total, want, rtol=1e-6):
-                raise AssertionError(
-                    f"{case}: K counts only the first step()'s targets: count every step accumulated before "
-                    "optimizer.step()"
-                )
+            for i, (_, step_targets) in enumerate(steps if len(steps) > 1 else []):
+                if torch.allclose(grads * (step_targets != -100).sum() / total, want, rtol=1e-6):
+                    which = "the first" if i == 0 else "the last" if i == len(steps) - 1 else "one"
+                    raise AssertionError(
+                        f"{case}: K counts only {which} step()'s targets: count every step accumulated before "
+                        "optimizer.step()"
+                    )
             raise AssertionError(
                 f"{case}: the accumulated gradients are not the token mean's over every step's targets "
                 f"(<g, g_ref>/<g_ref, g_ref> = {ratio:.4f})"
@@ -281,6 +291,13 @@ def _check_vocab_parallel_ignore(answer):
         kept = targets != -100
         with torch.no_grad():
             spurious = (logits.logsumexp(-1) - logits.max(-1).values)[~kept].sum()
+            # each rank shifting by its own columns' maximum (the 'max' all-reduce left out)
+            columns = logits.double().split(width, dim=-1)
+            own_max = torch.stack([part.max(-1).values for part in columns])  # (ranks, rows)
+            sum_exp = sum((part - m[:, None]).exp().sum(-1) for part, m in zip(columns, own_max, strict=True))
+            index = targets.clamp(min=0)
+            picked = logits.double().gather(1, index[:, None]).squeeze(1) - own_max.gather(0, index[None] // width)[0]
+            local_max = ((sum_exp.log() - picked) * kept).sum()
         for rank, (loss, grad) in enumerate(results):
             assert torch.isfinite(loss), (
                 f"{case}: rank {rank}'s sum is {loss.item()} with logits up to {logits.abs().max().item():.0f}: exp "
@@ -291,6 +308,13 @@ def _check_vocab_parallel_ignore(answer):
                 raise AssertionError(
                     f"{case}: rank {rank}'s sum counts the rows whose target is -100, logsumexp − max each: "
                     "zero their loss"
+                )
+            detectable = not torch.isclose(local_max.to(want.dtype), want.detach(), **tol)
+            if detectable and torch.isclose(loss, local_max.to(loss.dtype), **tol):
+                raise AssertionError(
+                    f"{case}: rank {rank}'s sum is {loss.item():.4f}, as when each rank subtracts its own columns' "
+                    "maximum: each rank's exponentials are then shifted by a different amount; all-reduce the row "
+                    "maximum with 'max' first"
                 )
             assert torch.isclose(loss, want.detach(), **tol), (
                 f"{case}: rank {rank}'s sum is {loss.item():.4f}; F.cross_entropy(reduction='sum') gives "
