@@ -100,3 +100,16 @@ def test_04_weighted_mean_accepts_guards_that_leave_a_sum_below_1_alone():
     for answer in (guarded_at_zero, tiny_clamp):
         passed, message = run_check("04-weighted-mean", answer)
         assert passed, message
+
+
+def test_04_guarded_mean_names_the_mean_of_row_means_and_the_mean_over_all_positions():
+    def row_means(losses, mask):
+        return (losses * mask).sum(1).div(mask.sum(1).clamp(min=1)).mean()
+
+    def all_positions(losses, mask):
+        return (losses * mask).mean()
+
+    passed, message = run_check("04-guarded-mean", row_means)
+    assert not passed and "got 2.2500" in message and "mean of the rows' means" in message
+    passed, message = run_check("04-guarded-mean", all_positions)
+    assert not passed and "got 1.0000" in message and "masked-out ones too" in message

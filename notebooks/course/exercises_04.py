@@ -16,7 +16,16 @@ def _check_guarded_mean(answer):
     for mask, want in [([[1, 1, 0], [1, 0, 0]], 2.0), ([[0, 0, 0]] * 2, 0.0), ([[1, 1, 1]] * 2, 4.5)]:
         got = answer(losses, torch.tensor(mask, dtype=torch.bool))
         assert isinstance(got, torch.Tensor), f"expected a tensor, got {type(got).__name__}"
-        assert abs(got.item() - want) < 1e-5, f"for mask {mask} expected {want:.4f}, got {got.item():.4f}"
+        message = f"for mask {mask} expected {want:.4f}, got {got.item():.4f}"
+        kept = torch.tensor(mask, dtype=torch.bool)
+        if kept.any():
+            rows = kept.any(1)
+            row_means = (losses * kept).sum(1)[rows] / kept.sum(1)[rows]
+            if abs(got.item() - want) >= 1e-5 and abs(got.item() - row_means.mean().item()) < 1e-5:
+                message += ": that is the mean of the rows' means; divide the sum of all kept losses by their count"
+            if abs(got.item() - want) >= 1e-5 and abs(got.item() - (losses * kept).mean().item()) < 1e-5:
+                message += ": that divides by every position, masked-out ones too; divide by the kept count"
+        assert abs(got.item() - want) < 1e-5, message
 
 
 def _check_weighted_mean(answer):

@@ -185,6 +185,12 @@ def _wrong_losses(logits, labels):
     ]
 
 
+_GRAD_NONE = (
+    "after the {name} .grad is None, not this batch's gradient: zero the gradients first, opt.zero_grad() "
+    "before backward, not after the step"
+)
+
+
 def _check_skip_empty_step(train_step):
     torch.manual_seed(6)
     model, reference = torch.nn.Embedding(5, 5), torch.nn.Embedding(5, 5)  # ids (B, T) -> logits (B, T, 5)
@@ -219,7 +225,8 @@ def _check_skip_empty_step(train_step):
                 "and divided by a kept count of 0 give 0/0 in the backward pass too (an AdamW step on it would turn "
                 "every weight nan; under DDP the nan reaches every rank). Divide by kept.clamp(min=1)"
             )
-            assert model.weight.grad is None or not model.weight.grad.any(), (
+            assert model.weight.grad is not None, _GRAD_NONE.format(name=name)
+            assert not model.weight.grad.any(), (
                 "after the all-ignored batch .grad still holds an earlier batch's gradient: call opt.zero_grad() "
                 "before backward, and run both on every batch (no early return), so that .grad is this batch's, "
                 "zero here"
@@ -237,6 +244,7 @@ def _check_skip_empty_step(train_step):
         assert torch.allclose(model.weight, reference.weight, atol=1e-6), (
             f"{name}: the parameters differ from one AdamW step on the token-mean loss{extra}"
         )
+        assert model.weight.grad is not None, _GRAD_NONE.format(name=name)
     # A batch that keeps 2 targets, both predicted with certainty: its loss is exactly 0.0, and it still gets a step.
     model = torch.nn.Embedding(5, 5)
     with torch.no_grad():
