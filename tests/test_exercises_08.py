@@ -161,6 +161,22 @@ def test_08_align_all_tokens_rejects_the_odd_b_plus_one_rule():
     assert not passed and "use the b_to_i you are given" in message
 
 
+def test_08_align_all_tokens_names_b_plus_one_for_the_i_tag():
+    def b_plus_one(word_ids, word_labels, b_to_i):
+        return _align(word_ids, word_labels, lambda y: y + 1 if y in b_to_i else y)
+
+    passed, message = run_check("08-align-all-tokens", b_plus_one)
+    assert not passed and "use the b_to_i you are given" in message
+
+
+def test_08_align_all_tokens_names_b_to_i_on_the_first_piece():
+    def every_piece(word_ids, word_labels, b_to_i):
+        return [-100 if w is None else b_to_i.get(word_labels[w], word_labels[w]) for w in word_ids]
+
+    passed, message = run_check("08-align-all-tokens", every_piece)
+    assert not passed and "the first piece got b_to_i's I- tag too" in message
+
+
 def test_08_align_all_tokens_accepts_the_map_it_is_given_written_another_way():
     def with_index(word_ids, word_labels, b_to_i):
         return [

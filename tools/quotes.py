@@ -1872,4 +1872,16 @@ QUOTES = [
         text=("if self._inference_mode == InferenceMode.DYNAMIC:",),
         shown="",
     ),
+    Quote(
+        notebook="06_masks_in_transformers.ipynb",
+        library="transformers",
+        version="5.23.0",
+        file="transformers/trainer.py",
+        line=2103,
+        text=(
+            "if self.loss_is_scaled_for_ga is not None:",
+            "loss_is_scaled_for_ga = self.loss_is_scaled_for_ga",
+        ),
+        shown="loss_is_scaled_for_ga",
+    ),
 ]

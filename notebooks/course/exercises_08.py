@@ -46,10 +46,15 @@ def _check_align_all_tokens(align_all_tokens):
         elif got in (
             _align(word_ids, word_labels, lambda label: label + 1 if label % 2 == 1 else label),
             _align(word_ids, word_labels, lambda label: B_TO_I.get(label, label)),
+            _align(word_ids, word_labels, lambda label, b_to_i=b_to_i: label + 1 if label in b_to_i else label),
         ):
             message += (
-                " (use the b_to_i you are given: tag ids need not pair as an odd B- id followed by its I- id,"
+                " (use the b_to_i you are given: an I- id need not be its B- id + 1, nor B- ids odd,"
                 " and this tag set is not the notebook's)"
+            )
+        elif got == [-100 if w is None else b_to_i.get(word_labels[w], word_labels[w]) for w in word_ids]:
+            message += (
+                " (the first piece got b_to_i's I- tag too: it keeps its word's label; only later pieces take b_to_i)"
             )
         elif any(w is None and g != -100 for w, g in zip(word_ids, got, strict=True)):
             message += " (a special token or padding got a label: where word_ids gives None, the label is -100)"
