@@ -12,9 +12,10 @@ import install
 
 @pytest.fixture
 def pip_calls(monkeypatch):
-    """Record each pip install instead of running it; every call succeeds."""
+    """Record each pip and uv install instead of running it (uv's as ("uv", ...)); every call succeeds."""
     calls = []
     monkeypatch.setattr(install, "pip", lambda *args: calls.append(args) or True)
+    monkeypatch.setattr(install, "uv", lambda *args: calls.append(("uv", *args)) or True)
     monkeypatch.setattr(install.subprocess, "run", lambda *args, **kwargs: None)  # the font-cache warm-up
     monkeypatch.setattr(install, "installed_torch", lambda: "installed: torch (stand-in)")
     monkeypatch.setattr(install, "compile_installed", lambda: None)
@@ -30,13 +31,14 @@ def test_the_torch_pin_is_read_from_requirements():
     )
 
 
-def test_on_linux_torch_alone_comes_from_the_cpu_index_then_the_rest_from_requirements(monkeypatch, pip_calls):
+def test_on_linux_torch_alone_comes_from_the_cpu_index_then_uv_installs_the_rest(monkeypatch, pip_calls):
     monkeypatch.setattr(install.sys, "platform", "linux")
     monkeypatch.setattr(install, "reachable", lambda url, seconds=5: True)
     install.main([])
     assert pip_calls == [
+        (install.UV,),
         ("--no-deps", "--index-url", install.CPU_INDEX, f"torch=={install.torch_pin()}"),
-        ("-r", str(install.REQUIREMENTS)),
+        ("uv", "-r", str(install.REQUIREMENTS)),
     ]
 
 
@@ -44,7 +46,11 @@ def test_when_the_cpu_index_cannot_be_reached_the_plain_pin_is_installed_with_a_
     monkeypatch.setattr(install.sys, "platform", "linux")
     monkeypatch.setattr(install, "reachable", lambda url, seconds=5: False)
     install.main([])
-    assert pip_calls == [("-r", str(install.REQUIREMENTS))]
+    assert pip_calls == [
+        (install.UV,),
+        ("--no-deps", f"torch=={install.torch_pin()}"),
+        ("uv", "-r", str(install.REQUIREMENTS)),
+    ]
     out = capsys.readouterr().out
     assert "did not answer within 5 s" in out and "CUDA" not in out  # no guess at the build
     assert "the summary at the end says which build" in out
@@ -93,13 +99,45 @@ def test_the_installed_torch_is_asked_of_torch_itself():
 
 
 @pytest.mark.parametrize("platform, choice", [("darwin", "cpu"), ("win32", "cpu"), ("linux", "cuda")])
-def test_elsewhere_or_with_torch_cuda_pip_installs_the_requirements_as_they_are(
+def test_elsewhere_or_with_torch_cuda_uv_installs_the_requirements_as_they_are(
     monkeypatch, pip_calls, platform, choice
 ):
     monkeypatch.setattr(install.sys, "platform", platform)
     monkeypatch.setattr(install, "reachable", lambda url, seconds=5: pytest.fail("the index was probed"))
     install.main(["--torch", choice])
-    assert pip_calls == [("-r", str(install.REQUIREMENTS))]
+    assert pip_calls == [(install.UV,), ("uv", "-r", str(install.REQUIREMENTS))]
+
+
+@pytest.mark.parametrize("fails, note", [("uv", "uv failed"), ("pip uv", "pip could not install uv")])
+def test_where_uv_cannot_be_installed_or_fails_pip_installs_the_rest(monkeypatch, capsys, pip_calls, fails, note):
+    """uv reads none of pip's settings (a mirror, a certificate): pip, which does, takes over, as before uv."""
+    monkeypatch.setattr(install.sys, "platform", "darwin")
+    monkeypatch.setattr(install, "uv", lambda *args: pip_calls.append(("uv", *args)) and False)
+    if fails == "pip uv":
+        monkeypatch.setattr(install, "pip", lambda *args: pip_calls.append(args) or args != (install.UV,))
+    install.main([])
+    assert pip_calls[-1] == ("-r", str(install.REQUIREMENTS)) and (
+        ("uv", "-r", str(install.REQUIREMENTS)) in pip_calls
+    ) == (fails == "uv")
+    assert f"note: {note}; pip installs the rest instead (slower)" in capsys.readouterr().out
+
+
+def test_uv_installs_into_this_environment_without_a_cache_and_logs_its_output(monkeypatch, tmp_path):
+    log, commands = tmp_path / "install.log", []
+    monkeypatch.setattr(install, "LOG", log)
+    monkeypatch.setattr(
+        install.subprocess,
+        "run",
+        lambda command, **kwargs: commands.append(command) or install.subprocess.CompletedProcess(command, 0),
+    )
+    assert install.uv("-r", "requirements.txt") is True
+    (command,) = commands
+    assert command[:6] == [install.sys.executable, "-m", "uv", "pip", "install", "--python"] and "--no-cache" in command
+    assert log.read_text().startswith("+ uv pip install --python ")
+
+
+def test_uv_is_pinned_and_installed_by_pip_before_anything_else():
+    assert re.fullmatch(r"uv==\d+\.\d+\.\d+", install.UV)
 
 
 def test_a_closed_port_counts_as_unreachable():
