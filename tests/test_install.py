@@ -15,7 +15,7 @@ def pip_calls(monkeypatch):
     """Record each pip and uv install instead of running it (uv's as ("uv", ...)); every call succeeds."""
     calls = []
     monkeypatch.setattr(install, "pip", lambda *args: calls.append(args) or True)
-    monkeypatch.setattr(install, "uv", lambda *args: calls.append(("uv", *args)) or True)
+    monkeypatch.setattr(install, "uv", lambda *args, log_path=None: calls.append(("uv", *args)) or True)
     monkeypatch.setattr(install.subprocess, "run", lambda *args, **kwargs: None)  # the font-cache warm-up
     monkeypatch.setattr(install, "installed_torch", lambda: "installed: torch (stand-in)")
     monkeypatch.setattr(install, "compile_installed", lambda: None)
@@ -35,22 +35,22 @@ def test_on_linux_torch_alone_comes_from_the_cpu_index_then_uv_installs_the_rest
     monkeypatch.setattr(install.sys, "platform", "linux")
     monkeypatch.setattr(install, "reachable", lambda url, seconds=5: True)
     install.main([])
-    assert pip_calls == [
-        (install.UV,),
-        ("--no-deps", "--index-url", install.CPU_INDEX, f"torch=={install.torch_pin()}"),
-        ("uv", "-r", str(install.REQUIREMENTS)),
-    ]
+    assert_linux_order(pip_calls, ("--no-deps", "--index-url", install.CPU_INDEX, f"torch=={install.torch_pin()}"))
+
+
+def assert_linux_order(calls, torch):
+    """uv first; then torch alone beside the rest without torch (in either order: they run at once); then
+    requirements.txt whole, which adds torch's dependencies."""
+    excludes = str(install.pathlib.Path(install.sys.prefix) / "uv-excludes.txt")
+    assert calls[0] == (install.UV,) and calls[-1] == ("uv", "-r", str(install.REQUIREMENTS)) and len(calls) == 4
+    assert set(calls[1:3]) == {torch, ("uv", "-r", str(install.REQUIREMENTS), "--excludes", excludes)}
 
 
 def test_when_the_cpu_index_cannot_be_reached_the_plain_pin_is_installed_with_a_notice(monkeypatch, pip_calls, capsys):
     monkeypatch.setattr(install.sys, "platform", "linux")
     monkeypatch.setattr(install, "reachable", lambda url, seconds=5: False)
     install.main([])
-    assert pip_calls == [
-        (install.UV,),
-        ("--no-deps", f"torch=={install.torch_pin()}"),
-        ("uv", "-r", str(install.REQUIREMENTS)),
-    ]
+    assert_linux_order(pip_calls, ("--no-deps", f"torch=={install.torch_pin()}"))
     out = capsys.readouterr().out
     assert "did not answer within 5 s" in out and "CUDA" not in out  # no guess at the build
     assert "the summary at the end says which build" in out
@@ -112,14 +112,19 @@ def test_elsewhere_or_with_torch_cuda_uv_installs_the_requirements_as_they_are(
 def test_where_uv_cannot_be_installed_or_fails_pip_installs_the_rest(monkeypatch, capsys, pip_calls, fails, note):
     """uv reads none of pip's settings (a mirror, a certificate): pip, which does, takes over, as before uv."""
     monkeypatch.setattr(install.sys, "platform", "darwin")
-    monkeypatch.setattr(install, "uv", lambda *args: pip_calls.append(("uv", *args)) and False)
+    monkeypatch.setattr(install, "uv", lambda *args, log_path=None: pip_calls.append(("uv", *args)) and False)
     if fails == "pip uv":
         monkeypatch.setattr(install, "pip", lambda *args: pip_calls.append(args) or args != (install.UV,))
     install.main([])
     assert pip_calls[-1] == ("-r", str(install.REQUIREMENTS)) and (
         ("uv", "-r", str(install.REQUIREMENTS)) in pip_calls
     ) == (fails == "uv")
-    assert f"note: {note}; pip installs the rest instead (slower)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert (
+        f"note: {note} (see " in out
+        and "install-uv.log and " in out
+        and "pip installs the rest instead (slower)" in out
+    )
 
 
 def test_uv_installs_into_this_environment_without_a_cache_and_logs_its_output(monkeypatch, tmp_path):

@@ -36,6 +36,7 @@ CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 PROBE_SECONDS = 5
 UV = "uv==0.13.10"  # pinned, like everything else
 LOG = pathlib.Path(sys.prefix) / "install.log"  # pip's own output, kept out of the way
+UV_LOG = LOG.with_name("install-uv.log")  # uv's, while pip writes LOG beside it
 # JupyterLab settings for everyone who uses this environment: no "get notified about Jupyter news?" toast
 # over the first notebook (JupyterLab asks by default on its first start), and room for long file names.
 LAB_SETTINGS = {
@@ -76,11 +77,11 @@ def pip(*args):
     return done.returncode == 0
 
 
-def uv(*args):
-    """Run ``uv pip install`` into this environment (no cache of its own: pip's index is its only download
-    besides PyPI), its output appended to LOG; True when it succeeded."""
+def uv(*args, log_path=None):
+    """Run ``uv pip install`` into this environment, without a cache of its own (nothing is kept twice), its
+    output appended to ``log_path`` (LOG by default); True when it succeeded."""
     command = [sys.executable, "-m", "uv", "pip", "install", "--python", sys.executable, "--no-cache", *args]
-    with open(LOG, "a", encoding="utf-8") as log:
+    with open(log_path or LOG, "a", encoding="utf-8") as log:
         log.write("+ uv " + " ".join(command[3:]) + "\n")
         log.flush()
         return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode == 0
@@ -157,32 +158,40 @@ def main(argv=None):
     parser.add_argument("--torch", choices=["cpu", "cuda"], default="cpu", help="which torch build on Linux")
     args = parser.parse_args(argv)
     version = torch_pin()
-    print(f"Setting up {shown(sys.prefix)} for the course (pip's and uv's output goes to {shown(LOG)})", flush=True)
+    print(f"Setting up {shown(sys.prefix)} for the course (pip's and uv's output go to {shown(LOG)}*)", flush=True)
     linux_cpu = sys.platform.startswith("linux") and args.torch == "cpu"
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # ask PyTorch's index while pip installs uv
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:  # ask PyTorch's index while pip installs uv
         answered = pool.submit(reachable, f"{CPU_INDEX}/torch/") if linux_cpu else None
         step("uv, a fast installer, from pip's index")
-        fast = pip(UV)
-        if linux_cpu and not answered.result():
-            print(
-                f"note: PyTorch's CPU wheel index did not answer within {PROBE_SECONDS} s, so torch=={version} comes "
-                "from pip's own index; the summary at the end says which build that is",
-                flush=True,
-            )
-    if linux_cpu:  # torch alone first (no dependencies: the rest brings them), so that uv keeps it
-        from_cpu_index = answered.result()
-        if from_cpu_index:
-            step(f"torch {version}, CPU build, from PyTorch's index (about 190 MB)")
-            from_cpu_index = pip("--no-deps", "--index-url", CPU_INDEX, f"torch=={version}")
+        fast, rest = pip(UV), None
+        if fast and linux_cpu:  # everything but torch, beside torch (uv's output in its own log)
+            step("requirements.txt but torch, from PyPI by uv, while torch comes")
+            excluded = pathlib.Path(sys.prefix) / "uv-excludes.txt"
+            excluded.write_text("torch\n", encoding="utf-8")
+            rest = pool.submit(uv, "-r", str(REQUIREMENTS), "--excludes", str(excluded), log_path=UV_LOG)
+        if linux_cpu:  # torch alone (no dependencies: uv adds them after), so that uv keeps it
+            from_cpu_index = answered.result()
+            if from_cpu_index:
+                step(f"torch {version}, CPU build, from PyTorch's index (about 190 MB)")
+                from_cpu_index = pip("--no-deps", "--index-url", CPU_INDEX, f"torch=={version}")
+                if not from_cpu_index:
+                    print(
+                        f"note: torch=={version} is not on PyTorch's CPU index for this Python; pip's own index has it"
+                    )
+            else:
+                print(
+                    f"note: PyTorch's CPU wheel index did not answer within {PROBE_SECONDS} s, so torch=={version} "
+                    "comes from pip's own index; the summary at the end says which build that is",
+                    flush=True,
+                )
+                step(f"torch {version} from pip's own index")
             if not from_cpu_index:
-                print(f"note: torch=={version} is not on the CPU index for this Python; it comes from pip's own index")
-        else:
-            step(f"torch {version} from pip's own index")
-        if not from_cpu_index:
-            pip("--no-deps", f"torch=={version}")
-    step("requirements.txt, from PyPI by uv (a few minutes the first time on a slow network)")
+                pip("--no-deps", f"torch=={version}")
+        fast = fast and (rest is None or rest.result())
+    step("requirements.txt, from PyPI by uv (a few minutes on a slow network)")
     if not (fast and uv("-r", str(REQUIREMENTS))):
-        print(f"note: {'uv failed' if fast else 'pip could not install uv'}; pip installs the rest instead (slower)")
+        failed = "uv failed" if fast else "pip could not install uv"
+        print(f"note: {failed} (see {shown(UV_LOG)} and {shown(LOG)}); pip installs the rest instead (slower)")
         if not pip("-r", str(REQUIREMENTS)):
             raise SystemExit("pip could not install requirements.txt (see the lines above)")
     step("compiling the installed modules, warming matplotlib's font cache, setting JupyterLab's defaults")
