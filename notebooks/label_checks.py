@@ -59,15 +59,23 @@ WHAT = {  # tag: "what is wrong; what it causes: the fix" ({ids} is filled in wh
     "shifted": "labels differ from input_ids; the model shifts again and learns the token two ahead: "
     "pass labels unshifted (input_ids with -100)",
     "never-train": "trains id {ids} from never_train_ids; the model learns to write template or pad tokens: "
-    "set those labels to -100",
+    "set those labels to -100, or, where whole turns are trained (summarize_labels), restore the answer mask "
+    "(an id the model writes itself, as gpt-oss's <|start|> between its messages, is not a never_train id)",
     "end-not-trained": "end id {ids} is -100 after an answer; the model never learns to stop: put it inside "
     "{{% generation %}}, or, if pad = end, mask padding by attention_mask, not by id (or end_ids does not name your "
     "end-of-turn token?)",
     "no-end": "an answer with no end id in it or after it; the model never learns to stop here (cut by "
     "truncation, or end_ids does not name your end-of-turn token?): keep the end, or drop the row",
-    "span-start": "this answer starts after id {ids}, but {usual}: a header token trained, or the answer's first "
-    "token masked (a prompt tokenized alone?): take the labels from the whole row's tokens",
+    "span-start": "this answer starts after id {ids}, but {usual}",
 }
+UNSEEN = (  # header_ids right before no answer of the batch
+    "header_ids {} come right before no answer: encode the generation prompt exactly as the template writes it, "
+    "with add_special_tokens=False (no BOS), or leave header_ids out"
+)
+SHIFTED = (  # the end of a [span-start] line where the answers' header is known
+    ": a header token trained, or the answer's first token masked (a prompt tokenized alone?): take the labels "
+    "from the whole row's tokens"
+)
 EDGE = (  # [never-train] where the id is a span's first token or follows its end id: the span may be shifted
     "trains id {ids} from never_train_ids at an answer's first token or right after its end id; is the trained span "
     "one token off (a header token trained, or the first answer token masked)? then take the labels from the whole "
@@ -171,6 +179,8 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh, header):
     doc_first = torch.cummax(torch.where(doc_start, torch.arange(width, device=r.device), 0), 1).values[r, a]
     # where the untrained stretch before each span begins: after the previous span in its row, or at its document
     gap = torch.maximum(doc_first, torch.where(torch.cat([r[:1] < 0, same_row]), torch.cat([b[:1], b[:-1]]) + 1, 0))
+    # where the last trained end id is, at or before each position (a message after it: 2 or more tokens, not a `\n`)
+    last_end = torch.cummax(torch.where(target & torch.isin(lab, end), torch.arange(width, device=r.device), -1), 1)[0]
     at = a[:, None] + torch.arange(-1 - len(header), len(header), device=a.device)  # k + 1 before a to k - 1 after
     header_end = torch.zeros_like(target)  # where header_ids end (k ids in a row)
     if 0 < len(header) <= width:
@@ -181,6 +191,7 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh, header):
         last=b,
         following=torch.cat([torch.where(same_row, a[1:], width), a[:1] * 0 + width]),  # the next span's start
         closed=count(target & torch.isin(lab, end), a, b + 1) > 0,  # it trains an end id
+        open_end=(b - last_end[r, b] > 1) & is_end[r, (b + 1) % width] & (b + 1 < width),  # an end id left after it
         fresh=count(fresh, a, b + 1) > 0,  # it trains a token not already reported (pad-kept, never-train)
         end_at=first_from(is_end & ~target)[r, b + 1],  # the first untrained end id after it
         stop_at=first_from(~real | doc_start | torch.isin(ids, never))[r, b + 1],  # padding, next document, header
@@ -201,12 +212,14 @@ def _starts(trained):
 def _ends(span):
     """[end-not-trained] and [no-end] places: an answer (its spans until an end id or a never_train id comes
     between them, so that a masked hole such as a tool's output stays inside it) needs a trained end id, in it
-    or right after it (the first end id after it, past untrained tokens such as a space)."""
+    or right after it (the first end id after it, past untrained tokens such as a space); and a span of several
+    messages, whose last one ends in two or more tokens after a trained end id, needs the end id right after them
+    trained too."""
     places, fresh, after_end = {"end-not-trained": [], "no-end": []}, False, None
     for k, row in enumerate(span["row"]):
         fresh |= span["fresh"][k]
         after_end = span["after_end"][k] if after_end is None else after_end
-        if span["closed"][k]:
+        if span["closed"][k] and not span["open_end"][k]:  # an end id trained, not one left right after its text
             place = None
         elif span["end_at"][k] < min(span["stop_at"][k], span["following"][k]):  # maybe after a space token
             place = "end-not-trained", span["end_at"][k]
@@ -232,7 +245,7 @@ def _span_start(span, header):
         k = len(header)
         where = [{j for j in range(k + 2) if tuple(s["around"][j : j + k]) == header} for s in openings]
         seen = any(where) or any(s["header"] for s in openings)  # header_ids before some answer
-        what = "answers follow header_ids {}" if seen else "header_ids {} come before no answer (tokenized as in rows?)"
+        what = "answers follow header_ids {}" + SHIFTED if seen else UNSEEN
         flagged = [s for s, js in zip(openings, where, strict=True) if 1 not in js and (js or not seen)]
         return [(s["row"], s["start"]) for s in flagged], (header, what)
     openings = [(s["row"], s["start"], s["window"]) for s in openings if not s["after_end"]]
@@ -241,7 +254,7 @@ def _span_start(span, header):
         near = [(r, t, tuple(w[3 - n : 3]), (tuple(w[4 - n :]), tuple(w[2 - n : 2]))) for r, t, w in openings]
         for common, agree in Counter(before for _, _, before, _ in near).most_common(1):
             if agree >= 3 and 4 * agree >= 3 * len(openings):
-                usual = common, f"{agree} start after id{'s' * (n > 1)} {{}}"
+                usual = common, f"{agree} start after id{'s' * (n > 1)} {{}}" + SHIFTED
                 places += [(r, t) for r, t, before, off in near if before != common and common in off]
     return places, usual
 

@@ -725,6 +725,25 @@ def test_given_header_ids_a_shift_every_row_shares_is_flagged_in_every_row(start
     assert check_labels(*chats([start] * 2), end_ids=[1]) == []  # without them: rows that agree pass
 
 
+def test_a_span_of_two_messages_whose_last_end_is_masked_is_end_not_trained():
+    """A practitioner's miss: one trained stretch holds a message, its end (1), and a second message whose own end
+    is masked; that the stretch trains an end id must not hide the untrained one right after its text. One token
+    after a trained end is a newline a template trains with it: with pad = end and no mask, the pad after it is
+    no end left untrained."""
+    ids = torch.tensor([[5, 6, 1, 7, 8, 1]])
+    (finding,) = check_labels(ids, torch.tensor([[-100, 6, 1, 7, 8, -100]]), end_ids=[1])
+    assert (finding.tag, finding.positions) == ("end-not-trained", (5,))
+    assert check_labels(ids, torch.tensor([[-100, 6, 1, 7, 8, 1]]), end_ids=[1]) == []
+    padded = torch.tensor([[5, 6, 1, 9, 1, 1]])  # 9: the newline after the end; then two pads, pad = end = 1
+    assert check_labels(padded, torch.tensor([[-100, 6, 1, 9, -100, -100]]), end_ids=[1]) == []
+
+
+def test_never_train_advice_names_the_answer_mask_and_a_token_the_model_writes_itself():
+    ids = torch.tensor([[3, 9, 10, 4, 11, 1]])  # every token trained, the header 3 and 4 too
+    (finding,) = check_labels(ids, ids.clone(), end_ids=[1], never_train_ids=[3, 4])
+    assert "restore the answer mask" in finding and "gpt-oss's <|start|>" in finding
+
+
 def two_turns(*spans):
     """Mistral-like rows `<s> [INST] q [/INST] a </s> [INST] q [/INST] a </s>` (3 4 q 2 11 12 1 4 q 2 13 1),
     trained over the given [first, last) spans."""
