@@ -226,3 +226,16 @@ def test_07_chunked_eval_loss_accepts_a_transposed_weight_and_one_hot_targets_pe
 
     passed, message = run_check("07-chunked-eval-loss", one_hot_per_chunk)
     assert passed, message
+
+
+def test_07_rank_loss_names_each_ranks_own_mean():
+    # Each rank's own token mean (guarded), with or without x world size: DDP averages per-rank means.
+    def own_mean(logits, targets, global_count, world_size):
+        return torch.nan_to_num(F.cross_entropy(logits, targets))
+
+    def own_mean_times_w(logits, targets, global_count, world_size):
+        return own_mean(logits, targets, global_count, world_size) * world_size
+
+    for answer, times in ((own_mean, ""), (own_mean_times_w, ", times world_size")):
+        passed, message = run_check("07-rank-loss", answer)
+        assert not passed and f"the table's `own mean`{times})" in message and "global_count" in message, message

@@ -49,9 +49,22 @@ def _check_rank_loss(answer):
             )
         if count > 0 and all(torch.allclose(g * world, w, atol=1e-6) for g, w in zip(ddp, want, strict=True)):
             raise AssertionError(f"{case} the averaged gradients are world_size times too small (DDP averages)")
-        assert all(torch.allclose(torch.as_tensor(g), w, atol=1e-6) for g, w in zip(ddp, want, strict=True)), (
-            f"{case} DDP's averaged gradients differ from the whole batch's token mean"
-        )
+        if not all(torch.allclose(torch.as_tensor(g), w, atol=1e-6) for g, w in zip(ddp, want, strict=True)):
+            own = [  # the table's `own mean`: each rank's sum over its own kept count, then DDP's average
+                torch.autograd.grad(
+                    F.cross_entropy(inputs[r] @ weight.T + bias, targets[r], reduction="sum") / max(kept[r], 1),
+                    (weight, bias),
+                )
+                for r in range(world)
+            ]
+            own = [sum(g[i] for g in own) / world for i in range(2)]
+            for scale, times in ((1, ""), (world, ", times world_size")):
+                if all(torch.allclose(torch.as_tensor(g), o * scale, atol=1e-6) for g, o in zip(ddp, own, strict=True)):
+                    raise AssertionError(
+                        f"{case} each rank divides by its own count (the table's `own mean`{times}), and DDP averages "
+                        "those means: divide every rank's sum by global_count"
+                    )
+            raise AssertionError(f"{case} DDP's averaged gradients differ from the whole batch's token mean")
 
 
 _PRODUCTS = {"matmul", "__matmul__", "__rmatmul__", "mm", "addmm", "bmm", "baddbmm", "linear", "einsum", "tensordot"}
