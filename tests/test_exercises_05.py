@@ -194,6 +194,19 @@ def test_05_skip_empty_step_names_zero_grad_after_the_step():
     assert not passed and ".grad is None" in message and "before backward, not after the step" in message
 
 
+def test_05_skip_empty_step_names_zero_grad_after_the_step_that_keeps_zeros():
+    def zero_after(model, opt, x, labels):  # sound as a loop, but .grad is all zeros afterwards, not this batch's
+        loss, kept = _loss_and_kept(model, x, labels)
+        loss.backward()
+        if kept > 0:
+            opt.step()
+        opt.zero_grad(set_to_none=False)
+        return loss.item()
+
+    passed, message = run_check("05-skip-empty-step", zero_after)
+    assert not passed and ".grad is all zeros" in message and "set_to_none=False" in message
+
+
 def test_05_skip_empty_step_says_to_flatten_logits_passed_as_b_t_c():
     def unflattened(model, opt, x, labels):
         kept = (labels != -100).sum()
@@ -396,12 +409,13 @@ def _step_with_loss(normalised):
     [
         (lambda losses, labels: losses.sum(), "the summed loss, not divided"),
         (lambda losses, labels: losses.sum() / labels.numel(), "divided by every position (labels.numel())"),
+        (lambda losses, labels: losses.sum() / labels.shape[0], "divided by the number of rows (labels.shape[0])"),
         (
             lambda losses, labels: (losses.sum(1) / (labels != -100).sum(1).clamp(min=1)).mean(),
             "the mean of per-row means",
         ),
     ],
-    ids=["sum", "numel", "per-row"],
+    ids=["sum", "numel", "rows", "per-row"],
 )
 def test_05_skip_empty_step_names_a_loss_that_is_not_the_token_mean(normalised, named):
     passed, message = run_check("05-skip-empty-step", _step_with_loss(normalised))

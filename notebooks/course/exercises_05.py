@@ -178,6 +178,7 @@ def _wrong_losses(logits, labels):
     return [
         (losses.sum().item(), f"the summed loss, not divided: {token_mean}"),
         (losses.sum().item() / labels.numel(), f"divided by every position (labels.numel()): {token_mean}"),
+        (losses.sum().item() / labels.shape[0], f"divided by the number of rows (labels.shape[0]): {token_mean}"),
         (
             (losses.sum(1) / kept.clamp(min=1)).mean().item(),
             f"the mean of per-row means, which weighs a row the same whatever it keeps: {token_mean}",
@@ -245,6 +246,14 @@ def _check_skip_empty_step(train_step):
             f"{name}: the parameters differ from one AdamW step on the token-mean loss{extra}"
         )
         assert model.weight.grad is not None, _GRAD_NONE.format(name=name)
+        assert model.weight.grad.any(), (
+            f"after the {name} .grad is all zeros, not this batch's gradient: opt.zero_grad(set_to_none=False) "
+            "after the step wipes it; zero the gradients first, opt.zero_grad() before backward, not after the step"
+        )
+        assert torch.allclose(model.weight.grad, reference.weight.grad, atol=1e-6), (
+            f"after the {name} .grad is not the gradient of this batch's token-mean loss: call opt.zero_grad() "
+            "before backward, then backward once"
+        )
     # A batch that keeps 2 targets, both predicted with certainty: its loss is exactly 0.0, and it still gets a step.
     model = torch.nn.Embedding(5, 5)
     with torch.no_grad():
