@@ -43,6 +43,15 @@ def test_02_collate_refuses_an_attention_mask_built_by_value():
     assert not passed and "use the lengths" in message
 
 
+def test_02_collate_names_an_int64_mask_as_hugging_face_returns_it():
+    def int_mask(batch):
+        collated = _collate_by_loop(torch.long)(batch)
+        return {**collated, "attention_mask": collated["attention_mask"].long()}
+
+    passed, message = run_check("02-collate", int_mask)
+    assert not passed and "got torch.int64" in message and "int64 1s and 0s, which models accept" in message
+
+
 def test_02_collate_refuses_float_ids_from_a_zeros_loop():
     passed, message = run_check("02-collate", _collate_by_loop(torch.float32))
     assert not passed and "int64" in message and "torch.float32" in message

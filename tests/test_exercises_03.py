@@ -54,6 +54,19 @@ def test_03_masked_mean_refuses_passing_ignore_index_through():
         assert not passed and "without passing ignore_index" in message and "ignore_index=-1" in message
 
 
+def test_03_masked_mean_refuses_mapping_the_sentinel_to_the_default_ignore_index():
+    def mapped(logits, target, ignore_index=-100):
+        return F.cross_entropy(logits, torch.where(target == ignore_index, -100, target))
+
+    def mapped_sum(logits, target, ignore_index=-100):
+        kept = target != ignore_index
+        return F.nll_loss(logits.log_softmax(-1), target.masked_fill(~kept, -100), reduction="sum") / kept.sum()
+
+    for answer in (mapped, mapped_sum):
+        passed, message = run_check("03-masked-mean", answer)
+        assert not passed and "that call's ignore_index, so the loss skipped those targets for you" in message
+
+
 def test_03_masked_mean_accepts_the_loss_module_with_a_mask():
     def with_module(logits, target, ignore_index=-100):
         kept = target != ignore_index

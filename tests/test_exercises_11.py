@@ -281,6 +281,41 @@ def test_vocab_parallel_ignore_names_a_row_maximum_left_local():
     assert "each rank subtracts its own columns' maximum" in message and "all-reduce the row maximum" in message
 
 
+def _skipping_sum(number):
+    """Masked, with the number-th 'sum' all-reduce (1: the target's logit, 2: the sum of exponentials) left out."""
+
+    class SkipsSum(Masked):
+        @staticmethod
+        def forward(ctx, local_logits, target, vocab_start, all_reduce):
+            sums = []
+
+            def all_reduce_but_one_sum(tensor, op):
+                if op == "sum":
+                    sums.append(op)
+                    if len(sums) == number:
+                        return
+                all_reduce(tensor, op)
+
+            return Masked.forward(ctx, local_logits, target, vocab_start, all_reduce_but_one_sum)
+
+    return SkipsSum
+
+
+def test_vocab_parallel_ignore_names_the_target_logit_left_local():
+    message = check("11-vocab-parallel-ignore", _skipping_sum(1))
+    assert (
+        "as when the target's logit is not all-reduced (only the rank whose columns" in message
+        and "with 'sum'" in message
+    )
+
+
+def test_vocab_parallel_ignore_names_the_sum_of_exponentials_left_local():
+    message = check("11-vocab-parallel-ignore", _skipping_sum(2))
+    assert (
+        "as when the sum of exponentials is not all-reduced (each rank's covers" in message and "with 'sum'" in message
+    )
+
+
 def test_vocab_parallel_ignore_says_when_ranks_disagree_on_collectives():
     class OnlyRankZeroReduces(Masked):
         @staticmethod

@@ -39,7 +39,11 @@ def _check_collate(collate):
     for given, wanted in [(batch, want), (batch[1:2], one), (tricky, want_tricky)]:
         got = collate(given)
         assert isinstance(got, dict) and set(got) == set(wanted), f"return a dict with the keys {sorted(wanted)}"
-        assert got["attention_mask"].dtype == torch.bool, "attention_mask should be a bool tensor"
+        assert got["attention_mask"].dtype == torch.bool, (
+            f"attention_mask should be a bool tensor, got {got['attention_mask'].dtype}: Hugging Face tokenizers "
+            "and collators return int64 1s and 0s, which models accept as well, but this exercise asks for the "
+            "bool mask that lengths_to_mask gives"
+        )
         _assert_long("input_ids", got["input_ids"])
         _assert_long("labels", got["labels"])
         for key in wanted:

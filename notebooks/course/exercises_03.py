@@ -31,7 +31,7 @@ def _check_out_of_range(answer):
 @contextlib.contextmanager
 def _ignore_index_arguments():
     """While active, F.cross_entropy and F.nll_loss (which nn.CrossEntropyLoss and nn.NLLLoss call) record
-    each ignore_index they are given, the default -100 included, in the list it yields."""
+    each call's ignore_index (the default -100 included), target and reduction in the list it yields."""
     given, originals = [], {name: getattr(F, name) for name in ("cross_entropy", "nll_loss")}
 
     def recording(name, original):
@@ -39,7 +39,10 @@ def _ignore_index_arguments():
 
         def loss(*args, **kwargs):
             bound = signature.bind(*args, **kwargs)
-            given.append((name, bound.arguments.get("ignore_index", -100)))
+            arguments = bound.arguments
+            given.append(
+                (name, arguments.get("ignore_index", -100), arguments["target"], arguments.get("reduction", "mean"))
+            )
             return original(*args, **kwargs)
 
         return loss
@@ -61,10 +64,25 @@ def _check_masked_mean(answer):
         expected = F.cross_entropy(logits, target, ignore_index=ignore_index)
         with _ignore_index_arguments() as given:
             got = answer(logits, target, ignore_index=ignore_index)
-        passed_on = [name for name, value in given if value == ignore_index != -100]
+        passed_on = [name for name, value, _, _ in given if value == ignore_index != -100]
         assert not passed_on, (
             f"masked_cross_entropy passed ignore_index={ignore_index} on to F.{passed_on[0]}, which then skipped "
             "those targets for you: the exercise is to skip them with a mask, without passing ignore_index"
+        )
+        # a call that skips targets itself: its target holds its own ignore_index and it reduces (with the sentinel
+        # -100 this looks like passing ignore_index on, which the -1 and 0 cases name above)
+        skipped = [
+            (name, value, reduction)
+            for name, value, called_target, reduction in given
+            if ignore_index != -100
+            and reduction != "none"
+            and isinstance(called_target, torch.Tensor)
+            and (called_target == value).any()
+        ]
+        assert not skipped, (
+            f"masked_cross_entropy called F.{skipped[0][0]} with reduction={skipped[0][2]!r} on a target that holds "
+            f"{skipped[0][1]}, that call's ignore_index, so the loss skipped those targets for you: the exercise is "
+            "to skip them with a mask (reduction='none', or select the kept rows first)"
         )
         assert isinstance(got, torch.Tensor), f"expected a tensor, got {type(got).__name__}"
         assert math.isclose(got.item(), expected.item(), rel_tol=1e-5), (

@@ -298,6 +298,18 @@ def _check_vocab_parallel_ignore(answer):
             index = targets.clamp(min=0)
             picked = logits.double().gather(1, index[:, None]).squeeze(1) - own_max.gather(0, index[None] // width)[0]
             local_max = ((sum_exp.log() - picked) * kept).sum()
+            # a 'sum' all-reduce left out: of the target's logit (only the rank whose columns hold the target has
+            # it), or of the sum of exponentials (each rank's own columns only)
+            shifted = logits.double() - logits.double().max(-1, keepdim=True).values
+            target_logit, owner = shifted.gather(1, index[:, None]).squeeze(1), index // width
+            local_sums = {
+                ("the target's logit", "only the rank whose columns hold the target has it"): [
+                    ((shifted.logsumexp(-1) - target_logit * (owner == r)) * kept).sum() for r in range(world)
+                ],
+                ("the sum of exponentials", "each rank's covers its own columns only"): [
+                    ((part.logsumexp(-1) - target_logit) * kept).sum() for part in shifted.split(width, dim=-1)
+                ],
+            }
         for rank, (loss, grad) in enumerate(results):
             assert torch.isfinite(loss), (
                 f"{case}: rank {rank}'s sum is {loss.item()} with logits up to {logits.abs().max().item():.0f}: exp "
@@ -316,6 +328,14 @@ def _check_vocab_parallel_ignore(answer):
                     "maximum: each rank's exponentials are then shifted by a different amount; all-reduce the row "
                     "maximum with 'max' first"
                 )
+            for (missing, why), by_rank in local_sums.items():
+                variant = by_rank[rank]
+                detectable = not torch.isclose(variant.to(want.dtype), want.detach(), **tol)
+                if detectable and torch.isclose(loss, variant.to(loss.dtype), **tol):
+                    raise AssertionError(
+                        f"{case}: rank {rank}'s sum is {loss.item():.4f}, as when {missing} is not all-reduced "
+                        f"({why}): all-reduce it with 'sum'"
+                    )
             assert torch.isclose(loss, want.detach(), **tol), (
                 f"{case}: rank {rank}'s sum is {loss.item():.4f}; F.cross_entropy(reduction='sum') gives "
                 f"{want.item():.4f}"
