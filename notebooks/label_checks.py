@@ -72,6 +72,11 @@ UNSEEN = (  # header_ids right before no answer of the batch
     "header_ids {} come right before no answer: encode the generation prompt exactly as the template writes it, "
     "with add_special_tokens=False (no BOS), or leave header_ids out"
 )
+HEADER_DOUBT = (  # where header_ids are given, two more causes ({{ }}: the line is formatted with the ids)
+    ", unless header_ids stop short of the template's header (show_labels shows it), or the template's "
+    "{{% generation %}} block holds its header (trl 1.16's gpt-oss training template): move it out, or leave "
+    "header_ids out"
+)
 SHIFTED = (  # the end of a [span-start] line where the answers' header is known
     ": a header token trained, or the answer's first token masked (a prompt tokenized alone?): take the labels "
     "from the whole row's tokens"
@@ -79,7 +84,8 @@ SHIFTED = (  # the end of a [span-start] line where the answers' header is known
 EDGE = (  # [never-train] where the id is a span's first token or follows its end id: the span may be shifted
     "trains id {ids} from never_train_ids at an answer's first token or right after its end id; is the trained span "
     "one token off (a header token trained, or the first answer token masked)? then take the labels from the whole "
-    "row's assistant mask, unshifted; if not, set those labels to -100"
+    "row's assistant mask, unshifted; are whole turns trained (summarize_labels)? restore the answer mask; if "
+    "neither, set those labels to -100"
 )
 
 
@@ -179,7 +185,7 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh, header):
     doc_first = torch.cummax(torch.where(doc_start, torch.arange(width, device=r.device), 0), 1).values[r, a]
     # where the untrained stretch before each span begins: after the previous span in its row, or at its document
     gap = torch.maximum(doc_first, torch.where(torch.cat([r[:1] < 0, same_row]), torch.cat([b[:1], b[:-1]]) + 1, 0))
-    # where the last trained end id is, at or before each position (a message after it: 2 or more tokens, not a `\n`)
+    # where the last trained end id is, at or before each position (2 or more tokens after it: another message)
     last_end = torch.cummax(torch.where(target & torch.isin(lab, end), torch.arange(width, device=r.device), -1), 1)[0]
     at = a[:, None] + torch.arange(-1 - len(header), len(header), device=a.device)  # k + 1 before a to k - 1 after
     header_end = torch.zeros_like(target)  # where header_ids end (k ids in a row)
@@ -190,8 +196,7 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh, header):
         start=a,
         last=b,
         following=torch.cat([torch.where(same_row, a[1:], width), a[:1] * 0 + width]),  # the next span's start
-        closed=count(target & torch.isin(lab, end), a, b + 1) > 0,  # it trains an end id
-        open_end=(b - last_end[r, b] > 1) & is_end[r, (b + 1) % width] & (b + 1 < width),  # an end id left after it
+        closed=(last_end[r, b] >= a) & (count(fresh, last_end[r, b] + 1, b + 1) <= 1),  # an end id, then a `\n` at most
         fresh=count(fresh, a, b + 1) > 0,  # it trains a token not already reported (pad-kept, never-train)
         end_at=first_from(is_end & ~target)[r, b + 1],  # the first untrained end id after it
         stop_at=first_from(~real | doc_start | torch.isin(ids, never))[r, b + 1],  # padding, next document, header
@@ -212,14 +217,13 @@ def _starts(trained):
 def _ends(span):
     """[end-not-trained] and [no-end] places: an answer (its spans until an end id or a never_train id comes
     between them, so that a masked hole such as a tool's output stays inside it) needs a trained end id, in it
-    or right after it (the first end id after it, past untrained tokens such as a space); and a span of several
-    messages, whose last one ends in two or more tokens after a trained end id, needs the end id right after them
-    trained too."""
+    or right after it (the first end id after it, past untrained tokens such as a space). A span that trains an
+    end id and then two or more tokens holds another message, which needs its own end."""
     places, fresh, after_end = {"end-not-trained": [], "no-end": []}, False, None
     for k, row in enumerate(span["row"]):
         fresh |= span["fresh"][k]
         after_end = span["after_end"][k] if after_end is None else after_end
-        if span["closed"][k] and not span["open_end"][k]:  # an end id trained, not one left right after its text
+        if span["closed"][k]:
             place = None
         elif span["end_at"][k] < min(span["stop_at"][k], span["following"][k]):  # maybe after a space token
             place = "end-not-trained", span["end_at"][k]
@@ -245,7 +249,7 @@ def _span_start(span, header):
         k = len(header)
         where = [{j for j in range(k + 2) if tuple(s["around"][j : j + k]) == header} for s in openings]
         seen = any(where) or any(s["header"] for s in openings)  # header_ids before some answer
-        what = "answers follow header_ids {}" + SHIFTED if seen else UNSEEN
+        what = "answers follow header_ids {}" + SHIFTED + HEADER_DOUBT if seen else UNSEEN
         flagged = [s for s, js in zip(openings, where, strict=True) if 1 not in js and (js or not seen)]
         return [(s["row"], s["start"]) for s in flagged], (header, what)
     openings = [(s["row"], s["start"], s["window"]) for s in openings if not s["after_end"]]
@@ -320,7 +324,7 @@ def check_labels(
     masks |= {tag: torch.zeros_like(target) for tag in ("end-not-trained", "no-end", "span-start")}
     usual = None
     if len(end):
-        fresh = target & ~masks["pad-kept"] & ~masks["never-train"]  # an answer of only these is reported already
+        fresh = target & ~masks["pad-kept"] & ~masks["never-train"] & ~masks["out-of-range"]  # these are reported
         span = _spans(ids, lab, target, real, doc_start, end, never, fresh, header)
         places, usual = _span_start(span, tuple(header))
         for tag, where in (_ends(span) | {"span-start": places}).items():

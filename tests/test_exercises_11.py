@@ -224,6 +224,24 @@ def test_vocab_parallel_ignore_passes_the_solution():
     assert check("11-vocab-parallel-ignore", Masked) is None
 
 
+class MaskedInFloat64(torch.autograd.Function):
+    """The solution, computed and returned in float64: right, whatever its dtype."""
+
+    @staticmethod
+    def forward(ctx, local_logits, target, vocab_start, all_reduce):
+        ctx.dtype = local_logits.dtype
+        return _rows(ctx, local_logits.double(), target, vocab_start, all_reduce, True, True)
+
+    @staticmethod
+    def backward(ctx, grad_sum):
+        grad, *rest = _backward(ctx, grad_sum.double())
+        return grad.to(ctx.dtype), *rest
+
+
+def test_vocab_parallel_ignore_passes_a_float64_answer():
+    assert check("11-vocab-parallel-ignore", MaskedInFloat64) is None
+
+
 def test_vocab_parallel_ignore_names_the_ignored_rows_in_the_sum():
     assert "rows whose target is -100, logsumexp − max" in check("11-vocab-parallel-ignore", UnmaskedSum)
 

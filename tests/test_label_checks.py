@@ -736,6 +736,8 @@ def test_a_span_of_two_messages_whose_last_end_is_masked_is_end_not_trained():
     assert check_labels(ids, torch.tensor([[-100, 6, 1, 7, 8, 1]]), end_ids=[1]) == []
     padded = torch.tensor([[5, 6, 1, 9, 1, 1]])  # 9: the newline after the end; then two pads, pad = end = 1
     assert check_labels(padded, torch.tensor([[-100, 6, 1, 9, -100, -100]]), end_ids=[1]) == []
+    cut = check_labels(ids[:, :5], torch.tensor([[-100, 6, 1, 7, 8]]), end_ids=[1])  # the second message truncated
+    assert [(f.tag, f.positions) for f in cut] == [("no-end", (4,))]
 
 
 def test_never_train_advice_names_the_answer_mask_and_a_token_the_model_writes_itself():

@@ -62,7 +62,8 @@ def _check_rank_loss(answer):
                 if all(torch.allclose(torch.as_tensor(g), o * scale, atol=1e-6) for g, o in zip(ddp, own, strict=True)):
                     raise AssertionError(
                         f"{case} each rank divides by its own count (the table's `own mean`{times}), and DDP averages "
-                        "those means: divide every rank's sum by global_count"
+                        "those means: divide every rank's sum by global_count (clamped to at least 1) and multiply "
+                        "by world_size"
                     )
             raise AssertionError(f"{case} DDP's averaged gradients differ from the whole batch's token mean")
 

@@ -311,6 +311,7 @@ def _check_vocab_parallel_ignore(answer):
                 ],
             }
         for rank, (loss, grad) in enumerate(results):
+            loss = loss.detach().to(want.dtype)  # a float64 answer is compared as it is, not refused for its dtype
             assert torch.isfinite(loss), (
                 f"{case}: rank {rank}'s sum is {loss.item()} with logits up to {logits.abs().max().item():.0f}: exp "
                 "overflows; subtract each row's maximum (all-reduced with 'max') before exp"
