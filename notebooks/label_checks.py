@@ -45,6 +45,7 @@ import torch
 __all__ = ["Finding", "check_batch", "check_labels", "checking_collator", "show_labels", "summarize_labels"]
 
 SHOWN, CAP = 3, 8  # rows shown per tag (the rest counted in one line); runs of positions, or ids, per line
+TAIL = 3  # trained tokens a template may write after an end id (Phi-3: `\n<|endoftext|>`); more are another message
 WHAT = {  # tag: "what is wrong; what it causes: the fix" ({ids} is filled in where it helps)
     "input-out-of-range": "input id {ids} is not in [0, vocab_size); the embedding raises (GPU: device-side "
     "assert), padding too: a token added without model.resize_token_embeddings(len(tokenizer))? or pad with an "
@@ -185,7 +186,7 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh, header):
     doc_first = torch.cummax(torch.where(doc_start, torch.arange(width, device=r.device), 0), 1).values[r, a]
     # where the untrained stretch before each span begins: after the previous span in its row, or at its document
     gap = torch.maximum(doc_first, torch.where(torch.cat([r[:1] < 0, same_row]), torch.cat([b[:1], b[:-1]]) + 1, 0))
-    # where the last trained end id is, at or before each position (2 or more tokens after it: another message)
+    # where the last trained end id is, at or before each position (more than TAIL tokens after it: another message)
     last_end = torch.cummax(torch.where(target & torch.isin(lab, end), torch.arange(width, device=r.device), -1), 1)[0]
     at = a[:, None] + torch.arange(-1 - len(header), len(header), device=a.device)  # k + 1 before a to k - 1 after
     header_end = torch.zeros_like(target)  # where header_ids end (k ids in a row)
@@ -196,7 +197,7 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh, header):
         start=a,
         last=b,
         following=torch.cat([torch.where(same_row, a[1:], width), a[:1] * 0 + width]),  # the next span's start
-        closed=(last_end[r, b] >= a) & (count(fresh, last_end[r, b] + 1, b + 1) <= 1),  # an end id, then a `\n` at most
+        closed=(last_end[r, b] >= a) & (count(fresh, last_end[r, b] + 1, b + 1) <= TAIL),  # an end id, then a little
         fresh=count(fresh, a, b + 1) > 0,  # it trains a token not already reported (pad-kept, never-train)
         end_at=first_from(is_end & ~target)[r, b + 1],  # the first untrained end id after it
         stop_at=first_from(~real | doc_start | torch.isin(ids, never))[r, b + 1],  # padding, next document, header
@@ -218,7 +219,7 @@ def _ends(span):
     """[end-not-trained] and [no-end] places: an answer (its spans until an end id or a never_train id comes
     between them, so that a masked hole such as a tool's output stays inside it) needs a trained end id, in it
     or right after it (the first end id after it, past untrained tokens such as a space). A span that trains an
-    end id and then two or more tokens holds another message, which needs its own end."""
+    end id and then more than TAIL tokens holds another message, which needs its own end."""
     places, fresh, after_end = {"end-not-trained": [], "no-end": []}, False, None
     for k, row in enumerate(span["row"]):
         fresh |= span["fresh"][k]

@@ -727,17 +727,23 @@ def test_given_header_ids_a_shift_every_row_shares_is_flagged_in_every_row(start
 
 def test_a_span_of_two_messages_whose_last_end_is_masked_is_end_not_trained():
     """A practitioner's miss: one trained stretch holds a message, its end (1), and a second message whose own end
-    is masked; that the stretch trains an end id must not hide the untrained one right after its text. One token
-    after a trained end is a newline a template trains with it: with pad = end and no mask, the pad after it is
-    no end left untrained."""
-    ids = torch.tensor([[5, 6, 1, 7, 8, 1]])
-    (finding,) = check_labels(ids, torch.tensor([[-100, 6, 1, 7, 8, -100]]), end_ids=[1])
-    assert (finding.tag, finding.positions) == ("end-not-trained", (5,))
-    assert check_labels(ids, torch.tensor([[-100, 6, 1, 7, 8, 1]]), end_ids=[1]) == []
+    is masked, or cut away; that the stretch trains an end id must not hide it. Up to TAIL (3) tokens after a
+    trained end are what a template writes there (a newline, an EOS), not a message."""
+    ids = torch.tensor([[5, 6, 1, 3, 7, 8, 9, 1]])  # 3 7: the second message's header, 8 9 its text
+    (finding,) = check_labels(ids, torch.tensor([[-100, 6, 1, 3, 7, 8, 9, -100]]), end_ids=[1])
+    assert (finding.tag, finding.positions) == ("end-not-trained", (7,))
+    assert check_labels(ids, torch.tensor([[-100, 6, 1, 3, 7, 8, 9, 1]]), end_ids=[1]) == []
+    cut = check_labels(ids[:, :7], torch.tensor([[-100, 6, 1, 3, 7, 8, 9]]), end_ids=[1])  # the second one cut
+    assert [(f.tag, f.positions) for f in cut] == [("no-end", (6,))]
+    tail = torch.tensor([[5, 6, 1, 9, 2, 0, 0]])  # Phi-3's `\n<|endoftext|>` (9 2) trained after the end, then pads
+    assert (
+        check_labels(
+            tail, torch.tensor([[-100, 6, 1, 9, 2, -100, -100]]), torch.tensor([[1] * 5 + [0] * 2]), end_ids=[1]
+        )
+        == []
+    )
     padded = torch.tensor([[5, 6, 1, 9, 1, 1]])  # 9: the newline after the end; then two pads, pad = end = 1
     assert check_labels(padded, torch.tensor([[-100, 6, 1, 9, -100, -100]]), end_ids=[1]) == []
-    cut = check_labels(ids[:, :5], torch.tensor([[-100, 6, 1, 7, 8]]), end_ids=[1])  # the second message truncated
-    assert [(f.tag, f.positions) for f in cut] == [("no-end", (4,))]
 
 
 def test_never_train_advice_names_the_answer_mask_and_a_token_the_model_writes_itself():
