@@ -195,12 +195,15 @@ def main(argv=None):
         if not pip("-r", str(REQUIREMENTS)):
             raise SystemExit("pip could not install requirements.txt (see the lines above)")
     step("compiling the installed modules, warming matplotlib's font cache, setting JupyterLab's defaults")
-    compile_installed()
-    # The first matplotlib import builds a font cache and says so on stderr: do it here, not in
-    # the first notebook, where the notice would fail strict nbval.
-    subprocess.run([sys.executable, "-c", "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot"])
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:  # beside the compile: neither needs the bytecode
+        # The first matplotlib import builds a font cache and says so on stderr: do it here, not in
+        # the first notebook, where the notice would fail strict nbval.
+        warm = [sys.executable, "-c", "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot"]
+        fonts, torch_line = pool.submit(subprocess.run, warm), pool.submit(installed_torch)
+        compile_installed()
+        fonts.result()
     write_lab_settings()
-    print(summary(installed_torch()), flush=True)
+    print(summary(torch_line.result()), flush=True)
 
 
 if __name__ == "__main__":
