@@ -195,15 +195,12 @@ def main(argv=None):
         if not pip("-r", str(REQUIREMENTS)):
             raise SystemExit("pip could not install requirements.txt (see the lines above)")
     step("compiling the installed modules, warming matplotlib's font cache, setting JupyterLab's defaults")
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:  # beside the compile: neither needs the bytecode
-        # The first matplotlib import builds a font cache and says so on stderr: do it here, not in
-        # the first notebook, where the notice would fail strict nbval.
-        warm = [sys.executable, "-c", "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot"]
-        fonts, torch_line = pool.submit(subprocess.run, warm), pool.submit(installed_torch)
-        compile_installed()
-        fonts.result()
+    compile_installed()
+    # The first matplotlib import builds a font cache and says so on stderr: do it here, not in
+    # the first notebook, where the notice would fail strict nbval.
+    subprocess.run([sys.executable, "-c", "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot"])
     write_lab_settings()
-    print(summary(torch_line.result()), flush=True)
+    print(summary(installed_torch()), flush=True)
 
 
 if __name__ == "__main__":
