@@ -17,11 +17,11 @@ leave the pad id out). Pass ``decode=tokenizer.decode`` for token text, and
 lack). ``WHAT`` lists the tags in the order they are reported. ``[]`` is no proof: ``[span-start]`` compares the
 chat turns of a batch with each other (plain prompt-completion rows are not compared), so a shift shared by every
 row passes unless you give ``header_ids``, the ids your template writes before each answer (its generation prompt,
-``tokenizer.encode("<|im_start|>assistant\\n", add_special_tokens=False)``): an answer that opens a turn and
-starts inside them or one token after them is then flagged, in every row. Look at rows too (``show_labels``, and
-``summarize_labels``: how each row's first answer opens). Nor can it see a pad id that is also a text token masked
-by value (``labels[labels == pad] = -100``): the holes left in answers look like a masked tool output; give
-padding a token of its own.
+``tokenizer.encode("<|im_start|>assistant\\n", add_special_tokens=False)``, or a plain-text header such as
+``### Response:\\n``): an answer after a prompt that starts inside them or one token after them is then flagged,
+in every row. Look at rows too (``show_labels``, and ``summarize_labels``: how each row's first answer opens). Nor
+can it see a pad id that is also a text token masked by value (``labels[labels == pad] = -100``): the holes left in
+answers look like a masked tool output; give padding a token of its own.
 Notebook 09 shows each check at work, and ``checking_collator`` round a collator.
 
 >>> ids = torch.tensor([[5, 6, 7, 8, 1], [5, 6, 9, 1, 0]])  # 1 = end, 0 = pad; the prompt 5 6 is not trained
@@ -45,7 +45,9 @@ import torch
 __all__ = ["Finding", "check_batch", "check_labels", "checking_collator", "show_labels", "summarize_labels"]
 
 SHOWN, CAP = 3, 8  # rows shown per tag (the rest counted in one line); runs of positions, or ids, per line
-TAIL = 3  # trained tokens a template may write after an end id (Phi-3: `\n<|endoftext|>`); more are another message
+AFTER_END = (
+    3  # trained tokens a template may write after an end id (Phi-3: `\n<|endoftext|>`); more are another message
+)
 WHAT = {  # tag: "what is wrong; what it causes: the fix" ({ids} is filled in where it helps)
     "input-out-of-range": "input id {ids} is not in [0, vocab_size); the embedding raises (GPU: device-side "
     "assert), padding too: a token added without model.resize_token_embeddings(len(tokenizer))? or pad with an "
@@ -70,13 +72,13 @@ WHAT = {  # tag: "what is wrong; what it causes: the fix" ({ids} is filled in wh
     "span-start": "this answer starts after id {ids}, but {usual}",
 }
 UNSEEN = (  # header_ids right before no answer of the batch
-    "header_ids {} come right before no answer: encode the generation prompt exactly as the template writes it, "
-    "with add_special_tokens=False (no BOS), or leave header_ids out"
+    "header_ids {} come right before no answer: take them as a row holds them (show_labels shows the tokens before "
+    "an answer: text encoded alone can merge differently), with no BOS (add_special_tokens=False), or leave them out"
 )
 HEADER_DOUBT = (  # where header_ids are given, two more causes ({{ }}: the line is formatted with the ids)
     ", unless header_ids stop short of the template's header (show_labels shows it), or the template's "
-    "{{% generation %}} block holds its header (trl 1.16's gpt-oss training template): move it out, or leave "
-    "header_ids out"
+    "{{% generation %}} block holds its generation prompt (trl 1.16's gpt-oss training template): move that out, "
+    "or leave header_ids out"
 )
 SHIFTED = (  # the end of a [span-start] line where the answers' header is known
     ": a header token trained, or the answer's first token masked (a prompt tokenized alone?): take the labels "
@@ -186,7 +188,7 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh, header):
     doc_first = torch.cummax(torch.where(doc_start, torch.arange(width, device=r.device), 0), 1).values[r, a]
     # where the untrained stretch before each span begins: after the previous span in its row, or at its document
     gap = torch.maximum(doc_first, torch.where(torch.cat([r[:1] < 0, same_row]), torch.cat([b[:1], b[:-1]]) + 1, 0))
-    # where the last trained end id is, at or before each position (more than TAIL tokens after it: another message)
+    # where the last trained end id is, at or before each position (past AFTER_END tokens after it: another message)
     last_end = torch.cummax(torch.where(target & torch.isin(lab, end), torch.arange(width, device=r.device), -1), 1)[0]
     at = a[:, None] + torch.arange(-1 - len(header), len(header), device=a.device)  # k + 1 before a to k - 1 after
     header_end = torch.zeros_like(target)  # where header_ids end (k ids in a row)
@@ -197,8 +199,9 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh, header):
         start=a,
         last=b,
         following=torch.cat([torch.where(same_row, a[1:], width), a[:1] * 0 + width]),  # the next span's start
-        closed=(last_end[r, b] >= a) & (count(fresh, last_end[r, b] + 1, b + 1) <= TAIL),  # an end id, then a little
-        fresh=count(fresh, a, b + 1) > 0,  # it trains a token not already reported (pad-kept, never-train)
+        closed=(last_end[r, b] >= a)
+        & (count(fresh, last_end[r, b] + 1, b + 1) <= AFTER_END),  # an end id, then a little
+        fresh=count(fresh, a, b + 1) > 0,  # it trains a token not reported already (pad-kept, never-train, ...)
         end_at=first_from(is_end & ~target)[r, b + 1],  # the first untrained end id after it
         stop_at=first_from(~real | doc_start | torch.isin(ids, never))[r, b + 1],  # padding, next document, header
         after_end=is_end[r, a - 1],  # it starts right after an end id (the `\n` a template writes there)
@@ -206,6 +209,7 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh, header):
         window=torch.stack([torch.where(a >= k, ids[r, a - k], -1) for k in (3, 2, 1, 0)], dim=1),  # ids around a
         around=torch.where((at >= 0) & (at < width), ids[r[:, None], at % width], -1),  # ids around a, header_ids long
         header=count(header_end, gap, a) > 0,  # header_ids come in the untrained stretch before it
+        prompted=a - gap >= 2,  # 2 or more untrained tokens before it: a prompt, a plain-text header, a hole
     )
     return {name: column.tolist() for name, column in span.items()}
 
@@ -219,7 +223,8 @@ def _ends(span):
     """[end-not-trained] and [no-end] places: an answer (its spans until an end id or a never_train id comes
     between them, so that a masked hole such as a tool's output stays inside it) needs a trained end id, in it
     or right after it (the first end id after it, past untrained tokens such as a space). A span that trains an
-    end id and then more than TAIL tokens holds another message, which needs its own end."""
+    end id and then more than AFTER_END tokens holds another message, which needs its own end (so a message of
+    AFTER_END tokens or fewer after a trained end is not checked)."""
     places, fresh, after_end = {"end-not-trained": [], "no-end": []}, False, None
     for k, row in enumerate(span["row"]):
         fresh |= span["fresh"][k]
@@ -239,15 +244,15 @@ def _ends(span):
 
 
 def _span_start(span, header):
-    """[span-start] places. Given header_ids (k ids), an answer that opens a chat turn (an untrained end id or
-    never_train id before it) and starts inside them (a header token trained) or one after them (its first token
-    masked), not right after them; every one if they follow no answer at all. Without: once 3 or more, and 3 in 4,
-    of the answers that open a turn follow one header, one that starts a token early or late against it (its last
-    token and last two are compared)."""
+    """[span-start] places. Given header_ids (k ids), an answer after a prompt (an untrained end id or never_train
+    id before it, or 2 or more untrained tokens) that starts inside them (a header token trained) or one after them
+    (its first token masked), not right after them; every one if they follow no answer at all. Without: once 3 or
+    more, and 3 in 4, of the answers that open a turn follow one header, one that starts a token early or late
+    against it (its last token and last two are compared)."""
     each = [dict(zip(span, values, strict=True)) for values in zip(*span.values(), strict=True)]  # one dict a span
     openings = [s for s in each if s["opens"]]
     if header:  # around: the ids from k + 1 before the start to k - 1 after; the header right before it is at j = 1
-        k = len(header)
+        openings, k = [s for s in each if s["opens"] or s["prompted"]], len(header)  # text headers open no turn
         where = [{j for j in range(k + 2) if tuple(s["around"][j : j + k]) == header} for s in openings]
         seen = any(where) or any(s["header"] for s in openings)  # header_ids before some answer
         what = "answers follow header_ids {}" + SHIFTED + HEADER_DOUBT if seen else UNSEEN

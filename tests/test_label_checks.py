@@ -725,9 +725,28 @@ def test_given_header_ids_a_shift_every_row_shares_is_flagged_in_every_row(start
     assert check_labels(*chats([start] * 2), end_ids=[1]) == []  # without them: rows that agree pass
 
 
+def test_header_ids_that_are_plain_text_check_answers_that_open_no_turn():
+    """A third practitioner's miss: with a plain-text header (Vicuna's `ASSISTANT:`, Alpaca's `### Response:`)
+    no end id or never_train id comes before an answer, so it opens no turn; an answer after 2 or more untrained
+    tokens is checked against header_ids too, and wrong header_ids are named there as well."""
+    ids = torch.tensor([[2, 5, 6, 7, 8, 9, 1], [2, 6, 5, 7, 9, 8, 1]])  # 2 BOS, 7 the text header, 1 the end
+    sound = torch.tensor([[-100] * 4 + [8, 9, 1], [-100] * 4 + [9, 8, 1]])
+    late = torch.tensor([[-100] * 5 + [9, 1], [-100] * 5 + [8, 1]])  # every answer's first token masked
+    checks = dict(end_ids=[1], never_train_ids=[2])
+    assert check_labels(ids, sound, **checks, header_ids=[7]) == [] and check_labels(ids, late, **checks) == []
+    assert [(f.tag, f.row, f.positions) for f in check_labels(ids, late, **checks, header_ids=[7])] == [
+        ("span-start", 0, (5,)),
+        ("span-start", 1, (5,)),
+    ]
+    (wrong, _) = check_labels(ids, sound, **checks, header_ids=[99, 7])
+    assert "header_ids 99, 7 come right before no answer" in wrong
+    whole = torch.where(ids == 2, -100, ids)  # every token trained from the first on: no prompt, nothing compared
+    assert "span-start" not in {f.tag for f in check_labels(ids, whole, **checks, header_ids=[7])}
+
+
 def test_a_span_of_two_messages_whose_last_end_is_masked_is_end_not_trained():
     """A practitioner's miss: one trained stretch holds a message, its end (1), and a second message whose own end
-    is masked, or cut away; that the stretch trains an end id must not hide it. Up to TAIL (3) tokens after a
+    is masked, or cut away; that the stretch trains an end id must not hide it. Up to AFTER_END (3) tokens after a
     trained end are what a template writes there (a newline, an EOS), not a message."""
     ids = torch.tensor([[5, 6, 1, 3, 7, 8, 9, 1]])  # 3 7: the second message's header, 8 9 its text
     (finding,) = check_labels(ids, torch.tensor([[-100, 6, 1, 3, 7, 8, 9, -100]]), end_ids=[1])

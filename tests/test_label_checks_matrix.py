@@ -365,8 +365,8 @@ def test_header_ids_found_in_no_untrained_stretch_before_an_answer_flag_every_an
     wrong = tok("<|im_start|>system\n")["input_ids"]
     findings = check_batch(batch, header_ids=wrong, decode=tok.decode, **options)
     assert {f.tag for f in findings} == {"span-start"} and findings[-1] == "[span-start] … and 1 more rows like these"
-    doubt = "'\\n' come right before no answer: encode the generation prompt exactly as the template writes it"
-    assert doubt in findings[0] and "add_special_tokens=False (no BOS)" in findings[0], findings[0]
+    doubt = "'\\n' come right before no answer: take them as a row holds them (show_labels shows the tokens before"
+    assert doubt in findings[0] and "with no BOS (add_special_tokens=False)" in findings[0], findings[0]
     user = tok("<|im_start|>user\n")["input_ids"]  # before every second answer, so they are the template's
     assert check_batch(batch, header_ids=user, **options) == []
 
