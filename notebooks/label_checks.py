@@ -18,10 +18,10 @@ lack). ``WHAT`` lists the tags in the order they are reported. ``[]`` is no proo
 chat turns of a batch with each other (plain prompt-completion rows are not compared), so a shift shared by every
 row passes unless you give ``header_ids``, the ids your template writes before each answer (its generation prompt,
 ``tokenizer.encode("<|im_start|>assistant\\n", add_special_tokens=False)``, or a plain-text header such as
-``### Response:\\n``): an answer after a prompt that starts inside them or one token after them is then flagged,
-in every row. Look at rows too (``show_labels``, and ``summarize_labels``: how each row's first answer opens). Nor
-can it see a pad id that is also a text token masked by value (``labels[labels == pad] = -100``): the holes left in
-answers look like a masked tool output; give padding a token of its own.
+``### Response:\\n``): an answer (after a prompt) that starts inside them or one token after them is then
+flagged, in every row. Look at rows too (``show_labels``, and ``summarize_labels``: how each row's first answer
+opens). Nor can it see a pad id that is also a text token masked by value (``labels[labels == pad] = -100``): the
+holes left in answers look like a masked tool output; give padding a token of its own.
 Notebook 09 shows each check at work, and ``checking_collator`` round a collator.
 
 >>> ids = torch.tensor([[5, 6, 7, 8, 1], [5, 6, 9, 1, 0]])  # 1 = end, 0 = pad; the prompt 5 6 is not trained
