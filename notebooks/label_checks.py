@@ -45,9 +45,8 @@ import torch
 __all__ = ["Finding", "check_batch", "check_labels", "checking_collator", "show_labels", "summarize_labels"]
 
 SHOWN, CAP = 3, 8  # rows shown per tag (the rest counted in one line); runs of positions, or ids, per line
-AFTER_END = (
-    3  # trained tokens a template may write after an end id (Phi-3: `\n<|endoftext|>`); more are another message
-)
+# trained tokens a template may write after an end id (Phi-3: `\n<|endoftext|>`); more are another message
+AFTER_END = 3
 WHAT = {  # tag: "what is wrong; what it causes: the fix" ({ids} is filled in where it helps)
     "input-out-of-range": "input id {ids} is not in [0, vocab_size); the embedding raises (GPU: device-side "
     "assert), padding too: a token added without model.resize_token_embeddings(len(tokenizer))? or pad with an "
@@ -190,6 +189,7 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh, header):
     gap = torch.maximum(doc_first, torch.where(torch.cat([r[:1] < 0, same_row]), torch.cat([b[:1], b[:-1]]) + 1, 0))
     # where the last trained end id is, at or before each position (past AFTER_END tokens after it: another message)
     last_end = torch.cummax(torch.where(target & torch.isin(lab, end), torch.arange(width, device=r.device), -1), 1)[0]
+    tail = count(fresh, last_end[r, b] + 1, b + 1)  # how many tokens each span trains after its last end id
     at = a[:, None] + torch.arange(-1 - len(header), len(header), device=a.device)  # k + 1 before a to k - 1 after
     header_end = torch.zeros_like(target)  # where header_ids end (k ids in a row)
     if 0 < len(header) <= width:
@@ -199,8 +199,7 @@ def _spans(ids, lab, target, real, doc_start, end, never, fresh, header):
         start=a,
         last=b,
         following=torch.cat([torch.where(same_row, a[1:], width), a[:1] * 0 + width]),  # the next span's start
-        closed=(last_end[r, b] >= a)
-        & (count(fresh, last_end[r, b] + 1, b + 1) <= AFTER_END),  # an end id, then a little
+        closed=(last_end[r, b] >= a) & (tail <= AFTER_END),  # it trains an end id, then a newline or so
         fresh=count(fresh, a, b + 1) > 0,  # it trains a token not reported already (pad-kept, never-train, ...)
         end_at=first_from(is_end & ~target)[r, b + 1],  # the first untrained end id after it
         stop_at=first_from(~real | doc_start | torch.isin(ids, never))[r, b + 1],  # padding, next document, header
@@ -312,8 +311,8 @@ def check_labels(
     vocab, ignore = (None if vocab_size is None else _int(vocab_size, "vocab_size")), _int(ignore_index, "ignore_index")
     if vocab is not None and vocab < 1:
         raise ValueError(f"vocab_size must be a positive int or None, got {vocab_size!r}")
-    end, never, header = (_ids(x, name) for x, name in ((end_ids, "end_ids"), (never_train_ids, "never_train_ids"),
-                                                        (header_ids, "header_ids")))  # fmt: skip
+    end, never = _ids(end_ids, "end_ids"), _ids(never_train_ids, "never_train_ids")
+    header = tuple(_ids(header_ids, "header_ids"))
     if set(end) & set(never):
         raise ValueError(
             f"end_ids and never_train_ids share id(s) {sorted(set(end) & set(never))}: each answer must train its "
@@ -332,7 +331,7 @@ def check_labels(
     if len(end):
         fresh = target & ~masks["pad-kept"] & ~masks["never-train"] & ~masks["out-of-range"]  # these are reported
         span = _spans(ids, lab, target, real, doc_start, end, never, fresh, header)
-        places, usual = _span_start(span, tuple(header))
+        places, usual = _span_start(span, header)
         for tag, where in (_ends(span) | {"span-start": places}).items():
             masks[tag][[r for r, _ in where], [t for _, t in where]] = True
     usual = usual and usual[1].format(_text(list(usual[0]), decode))  # (ids, what the answers do with them)
