@@ -172,6 +172,14 @@ def test_10_long_share_says_grpo_gives_each_answer_half():
     assert not passed and "grpo gives each answer half" in message
 
 
+def test_10_long_share_names_the_short_answers_share_of_the_tokens_under_grpo():
+    def short_share(short, long, loss_type):
+        return short / (short + long) if loss_type == "grpo" else long / (short + long)
+
+    passed, message = run_check("10-long-share", short_share)
+    assert not passed and "it has fewer of them: each answer's total is 1/2" in message
+
+
 def test_10_long_share_says_token_level_losses_weigh_every_token_the_same():
     passed, message = run_check("10-long-share", lambda short, long, loss_type: 0.5)
     assert not passed and "bnpo gives every token the same weight" in message

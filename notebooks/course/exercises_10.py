@@ -123,6 +123,11 @@ def _check_long_share(answer):
             message = f"{case} expected {want:.4f}, got {value:.4f}"
             if loss_type == "grpo" and abs(value - long / (short + long)) < 1e-6:
                 message += ": that is the share when every token weighs the same; grpo gives each answer half"
+            elif loss_type == "grpo" and abs(value - short / (short + long)) < 1e-6:
+                message += (
+                    ": that is the short answer's share of the tokens; under grpo each of its tokens weighs more, but "
+                    "it has fewer of them: each answer's total is 1/2"
+                )
             elif loss_type == "dr_grpo" and abs(value - 0.5) < 1e-6:
                 message += (
                     ": that is the long answer's total weight under dr_grpo, whose weights need not add up to 1; "
