@@ -8,12 +8,12 @@
 ``labels`` lines up with ``input_ids``, unshifted, -100 (``ignore_index``) where nothing is trained; the model
 shifts inside, so a row's first label is never a target. Padding is where ``attention_mask`` is 0, never guessed
 from token values (a 4-D ``(B, 1, T, T)`` mask, True, 1 or an added 0 where a query may attend: a token is real if
-it may attend to itself, and a document starts where it may not attend to the one before; a 4-D mask whose padding
-rows may attend to keys makes that padding look real: pass the 2-D mask then). Padding-free batches
-(trl's packing, ``DataCollatorWithFlattening``) carry ``position_ids`` and no mask: a document starts where they
-restart, and a trailing run of 0s is padding. With neither, nothing is padding. ``end_ids``, the ids that end a
-turn, is required (``[]`` turns the last three checks off); none may be in ``never_train_ids`` (with pad = EOS,
-leave the pad id out). Pass ``decode=tokenizer.decode`` for token text, and
+it may attend to itself, and a document starts where it may not attend to the one before; a 4-D mask in which a
+padding position may attend to itself (its row unmasked) makes that padding look real: pass the 2-D mask then).
+Padding-free batches (trl's packing, ``DataCollatorWithFlattening``) carry ``position_ids`` and no mask: a document
+starts where they restart, and a trailing run of 0s is padding. With neither, nothing is padding. ``end_ids``,
+the ids that end a turn, is required (``[]`` turns the last three checks off); none may be in ``never_train_ids``
+(with pad = EOS, leave the pad id out). Pass ``decode=tokenizer.decode`` for token text, and
 ``vocab_size=model.get_input_embeddings().num_embeddings`` (``len(tokenizer)`` counts added tokens the model may
 lack). ``WHAT`` lists the tags in the order they are reported. ``[]`` is no proof: ``[span-start]`` compares the
 chat turns of a batch with each other (plain prompt-completion rows are not compared), so a shift shared by every
